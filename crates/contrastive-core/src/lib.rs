@@ -1,0 +1,14 @@
+//! The shared, verified core of contrastive-rs: the InfoNCE family of losses, the metrics that
+//! judge representations, the projection head, LARS and warm-up schedules.
+//!
+//! Everything is generic over Burn's [`Backend`](burn::tensor::backend::Backend), so the same
+//! code runs on ndarray, WGPU and CUDA.
+
+pub mod error;
+pub mod loss;
+pub mod metrics;
+pub mod nn;
+pub mod optim;
+pub mod similarity;
+
+pub use error::ContrastiveError;

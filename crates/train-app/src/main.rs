@@ -1,0 +1,58 @@
+//! `train-app`: one binary to train and evaluate SimCLR, SimCSE and SimVLM on the backend
+//! chosen at build time.
+
+mod artifacts;
+mod backend;
+mod config_file;
+mod renderer;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "train-app", version, about = "Train and evaluate SimCLR, SimCSE and SimVLM with Burn")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the compiled backend, the device a run would use, and versions.
+    Info {
+        /// Device index to probe (GPU backends).
+        #[arg(long, default_value_t = 0)]
+        device: usize,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(err) = run(cli) {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Info { device } => info(device),
+    }
+}
+
+fn info(index: usize) -> Result<()> {
+    let device = backend::device(index)?;
+    println!("train-app {}", env!("CARGO_PKG_VERSION"));
+    println!("backend: {}", backend::NAME);
+    println!("device: {device:?}");
+    println!("burn: {}", env!("BURN_VERSION"));
+    let summary = serde_json::json!({
+        "task": "info",
+        "backend": backend::NAME,
+        "device": format!("{device:?}"),
+        "burn": env!("BURN_VERSION"),
+        "train_app": env!("CARGO_PKG_VERSION"),
+    });
+    println!("{summary}");
+    Ok(())
+}

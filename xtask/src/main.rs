@@ -1,0 +1,45 @@
+//! `cargo xtask <task>`: the project's automation in plain Rust.
+//!
+//! - `ci`: format check, clippy with warnings denied, the whole test suite.
+//! - `bench core`: NT-Xent forward/backward timings on the CPU backends.
+
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("bench") => bench(args.get(1).map(String::as_str).unwrap_or("core")),
+        _ => {
+            eprintln!("usage: cargo xtask ci | bench core");
+            bail!("unknown or missing task")
+        }
+    }
+}
+
+fn cargo(args: &[&str]) -> Result<()> {
+    eprintln!("$ cargo {}", args.join(" "));
+    let status = Command::new(env!("CARGO"))
+        .args(args)
+        .status()
+        .with_context(|| format!("cannot run cargo {}", args.join(" ")))?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+fn ci() -> Result<()> {
+    cargo(&["fmt", "--all", "--check"])?;
+    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    cargo(&["test", "--workspace"])
+}
+
+fn bench(suite: &str) -> Result<()> {
+    match suite {
+        "core" => cargo(&["bench", "-p", "contrastive-core", "--bench", "nt_xent"]),
+        other => bail!("unknown benchmark suite `{other}` (available: core)"),
+    }
+}
