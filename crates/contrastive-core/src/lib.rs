@@ -5,10 +5,15 @@
 //! code runs on ndarray, WGPU and CUDA.
 
 pub mod error;
+pub mod eval;
 pub mod loss;
 pub mod metrics;
 pub mod nn;
 pub mod optim;
 pub mod similarity;
+pub mod train;
+
+#[cfg(test)]
+mod test_backend;
 
 pub use error::ContrastiveError;

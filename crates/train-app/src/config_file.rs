@@ -53,7 +53,6 @@ fn first_unknown_key(given: &Value, known: &Value, prefix: &str) -> Option<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::config::Config;
     use contrastive_core::loss::NtXentConfig;
     use contrastive_core::optim::{LrDecay, WarmupScheduleConfig};
 

@@ -4,7 +4,9 @@
 mod artifacts;
 mod backend;
 mod config_file;
+mod harness;
 mod renderer;
+mod simclr;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -24,6 +26,11 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         device: usize,
     },
+    /// SimCLR: contrastive pre-training of image encoders.
+    Simclr {
+        #[command(subcommand)]
+        job: simclr::SimclrJob,
+    },
 }
 
 fn main() {
@@ -37,6 +44,7 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Info { device } => info(device),
+        Command::Simclr { job } => simclr::run(job),
     }
 }
 

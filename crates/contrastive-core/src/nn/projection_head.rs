@@ -62,7 +62,7 @@ impl<B: Backend> ProjectionHead<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::NdArray;
+    use crate::test_backend::TestBackend as NdArray;
     use burn::tensor::Distribution;
 
     #[test]

@@ -252,7 +252,7 @@ impl<B: Backend> ResNet<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::NdArray;
+    use crate::test_backend::TestBackend as NdArray;
 
     #[test]
     fn output_shapes_for_both_stems_and_depths() {

@@ -137,12 +137,11 @@ impl<B: Backend> SimpleOptimizer<B> for Lars {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::{Autodiff, NdArray};
     use burn::nn::{Linear, LinearConfig};
     use burn::optim::{GradientsParams, Optimizer};
     use burn::tensor::{Distribution, TensorData};
 
-    type B = NdArray<f64>;
+    use crate::test_backend::{TestAutodiffBackend as AB, TestBackend as B};
 
     fn tensor<const D: usize>(data: Vec<f64>, shape: [usize; D]) -> Tensor<B, D> {
         Tensor::from_data(TensorData::new(data, shape), &Default::default())
@@ -209,7 +208,6 @@ mod tests {
 
     #[test]
     fn lowers_a_regression_loss_through_burn_optimizer() {
-        type AB = Autodiff<B>;
         let device = Default::default();
         let mut model: Linear<AB> = LinearConfig::new(4, 1).init(&device);
         let mut optim = LarsConfig::new().with_trust_coefficient(0.02).init::<AB, Linear<AB>>().unwrap();

@@ -114,7 +114,7 @@ impl LrScheduler for WarmupSchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::NdArray;
+    use crate::test_backend::TestBackend as NdArray;
 
     fn schedule(decay: LrDecay) -> WarmupSchedule {
         WarmupScheduleConfig::new(4.8, 10)

@@ -1,0 +1,207 @@
+//! Datasets of augmented view pairs and of evaluation views, and their batchers.
+//!
+//! Augmentation runs in the data loader's worker threads. Every view's randomness is derived
+//! from `(seed, image index, how many times that image has been drawn)`, so the views are the
+//! same whatever the number of workers or the order they run in.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataset::Dataset;
+use burn::tensor::{backend::Backend, Device, Int, Tensor, TensorData};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use super::augment::Augmenter;
+use super::dataset::ImageDataset;
+use super::image::Image;
+
+/// A generator seeded from the seed, the item and the draw, mixed by SplitMix64.
+pub fn item_rng(seed: u64, index: usize, draw: u64) -> StdRng {
+    let mut x = seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ draw.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    StdRng::seed_from_u64(x ^ (x >> 31))
+}
+
+/// Two independent augmented views of one image (normalised), and its label.
+#[derive(Clone, Debug)]
+pub struct ViewPair {
+    pub first: Image,
+    pub second: Image,
+    pub label: usize,
+}
+
+/// The images as pairs of random views: SimCLR's training input.
+pub struct ViewPairDataset {
+    images: Arc<ImageDataset>,
+    augmenter: Augmenter,
+    seed: u64,
+    draws: Vec<AtomicU64>,
+    len: usize,
+}
+
+impl ViewPairDataset {
+    /// Pairs of views of `images`. When the last batch of `batch_size` would hold a single image
+    /// (no negative for NT-Xent), the last image is left out.
+    pub fn new(images: Arc<ImageDataset>, augmenter: Augmenter, seed: u64, batch_size: usize) -> Self {
+        let n = images.len();
+        let len = if batch_size > 1 && n % batch_size == 1 { n - 1 } else { n };
+        Self {
+            draws: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            images,
+            augmenter,
+            seed,
+            len,
+        }
+    }
+}
+
+impl Dataset<ViewPair> for ViewPairDataset {
+    fn get(&self, index: usize) -> Option<ViewPair> {
+        if index >= self.len {
+            return None;
+        }
+        let image = &self.images.images[index];
+        let draw = self.draws[index].fetch_add(1, Ordering::Relaxed);
+        let mut rng = item_rng(self.seed, index, draw);
+        let mut first = self.augmenter.view(image, &mut rng);
+        let mut second = self.augmenter.view(image, &mut rng);
+        self.augmenter.normalize(&mut first);
+        self.augmenter.normalize(&mut second);
+        Some(ViewPair { first, second, label: self.images.labels[index] })
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
+/// The deterministic evaluation view of each image (resized, normalised), with its label.
+pub struct EvalViewDataset {
+    images: Arc<ImageDataset>,
+    augmenter: Augmenter,
+}
+
+impl EvalViewDataset {
+    /// Evaluation views of `images`.
+    pub fn new(images: Arc<ImageDataset>, augmenter: Augmenter) -> Self {
+        Self { images, augmenter }
+    }
+}
+
+impl Dataset<(Image, usize)> for EvalViewDataset {
+    fn get(&self, index: usize) -> Option<(Image, usize)> {
+        let image = self.images.images.get(index)?;
+        let mut view = self.augmenter.eval_view(image);
+        self.augmenter.normalize(&mut view);
+        Some((view, self.images.labels[index]))
+    }
+
+    fn len(&self) -> usize {
+        self.images.len()
+    }
+}
+
+/// A batch of `2N` views: rows `0..N` are the first views, `N..2N` the second.
+#[derive(Clone, Debug)]
+pub struct ViewPairBatch<B: Backend> {
+    pub views: Tensor<B, 4>,
+    pub labels: Tensor<B, 1, Int>,
+}
+
+/// A batch of single images with labels.
+#[derive(Clone, Debug)]
+pub struct ImageBatch<B: Backend> {
+    pub images: Tensor<B, 4>,
+    pub labels: Tensor<B, 1, Int>,
+}
+
+/// Stacks images (all the same size) into `[n, 3, h, w]`.
+fn stack<B: Backend>(images: Vec<&Image>, device: &Device<B>) -> Tensor<B, 4> {
+    let (w, h) = (images[0].width, images[0].height);
+    let mut data = Vec::with_capacity(images.len() * 3 * w * h);
+    for image in &images {
+        data.extend_from_slice(&image.data);
+    }
+    Tensor::from_data(TensorData::new(data, [images.len(), 3, h, w]), device)
+}
+
+fn labels<B: Backend>(labels: impl Iterator<Item = usize>, device: &Device<B>) -> Tensor<B, 1, Int> {
+    let labels: Vec<i64> = labels.map(|l| l as i64).collect();
+    let n = labels.len();
+    Tensor::from_data(TensorData::new(labels, [n]), device)
+}
+
+/// Builds [`ViewPairBatch`]es.
+#[derive(Clone, Debug, Default)]
+pub struct ViewPairBatcher;
+
+impl<B: Backend> Batcher<B, ViewPair, ViewPairBatch<B>> for ViewPairBatcher {
+    fn batch(&self, items: Vec<ViewPair>, device: &Device<B>) -> ViewPairBatch<B> {
+        let views = items.iter().map(|p| &p.first).chain(items.iter().map(|p| &p.second)).collect();
+        ViewPairBatch {
+            views: stack(views, device),
+            labels: labels(items.iter().map(|p| p.label), device),
+        }
+    }
+}
+
+/// Builds [`ImageBatch`]es.
+#[derive(Clone, Debug, Default)]
+pub struct ImageBatcher;
+
+impl<B: Backend> Batcher<B, (Image, usize), ImageBatch<B>> for ImageBatcher {
+    fn batch(&self, items: Vec<(Image, usize)>, device: &Device<B>) -> ImageBatch<B> {
+        ImageBatch {
+            images: stack(items.iter().map(|(im, _)| im).collect(), device),
+            labels: labels(items.iter().map(|(_, l)| *l), device),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::augment::AugmentConfig;
+    use crate::data::synthetic;
+    use burn::backend::NdArray;
+
+    #[test]
+    fn views_depend_on_seed_index_and_draw_not_on_call_order() {
+        let images = Arc::new(synthetic::generate(6, 16, 0));
+        let augmenter = Augmenter::new(AugmentConfig::new().with_size(16));
+        let a = ViewPairDataset::new(images.clone(), augmenter.clone(), 9, 4);
+        let b = ViewPairDataset::new(images, augmenter, 9, 4);
+        // Draw items in different orders: each (index, draw) pair gives the same views.
+        let a_first: Vec<_> = (0..6).map(|i| a.get(i).unwrap().first).collect();
+        let b_first: Vec<_> = (0..6).rev().map(|i| b.get(i).unwrap().first).collect();
+        for i in 0..6 {
+            assert_eq!(a_first[i], b_first[5 - i]);
+        }
+        // A second draw of the same image (the next epoch) gives new views.
+        assert_ne!(a.get(0).unwrap().first, a_first[0]);
+        let pair = b.get(2).unwrap();
+        assert_ne!(pair.first, pair.second, "the two views are independent draws");
+    }
+
+    #[test]
+    fn a_single_image_last_batch_is_left_out() {
+        let images = Arc::new(synthetic::generate(9, 8, 0));
+        let augmenter = Augmenter::new(AugmentConfig::new().with_size(8));
+        assert_eq!(ViewPairDataset::new(images.clone(), augmenter.clone(), 0, 4).len(), 8);
+        assert_eq!(ViewPairDataset::new(images, augmenter, 0, 3).len(), 9);
+    }
+
+    #[test]
+    fn batches_stack_first_views_then_second_views() {
+        let images = Arc::new(synthetic::generate(3, 8, 0));
+        let dataset = ViewPairDataset::new(images, Augmenter::new(AugmentConfig::new().with_size(8)), 1, 3);
+        let items: Vec<ViewPair> = (0..3).map(|i| dataset.get(i).unwrap()).collect();
+        let batch: ViewPairBatch<NdArray> = ViewPairBatcher.batch(items.clone(), &Default::default());
+        assert_eq!(batch.views.dims(), [6, 3, 8, 8]);
+        let row4 = batch.views.slice([4..5]).into_data().to_vec::<f32>().unwrap();
+        assert_eq!(row4, items[1].second.data);
+    }
+}

@@ -1,0 +1,275 @@
+//! Labelled image datasets: a folder per class, a CSV of `path,label[,split]`, the CIFAR-10
+//! binary batches, all decoded once into memory with the failing file named in every error.
+
+use std::path::{Path, PathBuf};
+
+use image::RgbImage;
+
+use super::image::Image;
+
+/// Why a dataset could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a readable image ({reason}); pass --skip-corrupt to skip such files")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("{path}:{line}: {reason}")]
+    Malformed {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    #[error("{path}: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
+    move |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Images with class labels, in memory.
+#[derive(Clone, Debug, Default)]
+pub struct ImageDataset {
+    pub images: Vec<Image>,
+    pub labels: Vec<usize>,
+    /// Class names by label id.
+    pub class_names: Vec<String>,
+    /// Files that could not be decoded and were skipped (only with `skip_corrupt`).
+    pub skipped: Vec<PathBuf>,
+}
+
+impl ImageDataset {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.images.len()
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.images.is_empty()
+    }
+
+    /// Number of classes (the largest label + 1, or the named classes).
+    pub fn num_classes(&self) -> usize {
+        let from_labels = self.labels.iter().max().map_or(0, |m| m + 1);
+        from_labels.max(self.class_names.len())
+    }
+}
+
+/// A train split and, when the source has one, a test split.
+#[derive(Clone, Debug)]
+pub struct DataSplits {
+    pub train: ImageDataset,
+    pub test: Option<ImageDataset>,
+}
+
+/// Loads the splits found in `dir`: `labels.csv` (columns `path,label` and optionally `split`),
+/// CIFAR-10 binary batches (`data_batch_*.bin`, `test_batch.bin`), `train/` and `test/` class
+/// folders, or class folders directly (train only).
+pub fn load_splits(dir: &Path, skip_corrupt: bool) -> Result<DataSplits, DataError> {
+    if !dir.is_dir() {
+        return Err(DataError::Invalid {
+            path: dir.to_path_buf(),
+            reason: "not a folder (expected class folders, labels.csv or CIFAR-10 binary batches)".into(),
+        });
+    }
+    let csv = dir.join("labels.csv");
+    if csv.is_file() {
+        let train = load_csv(&csv, Some("train"), skip_corrupt)?;
+        let test = load_csv(&csv, Some("test"), skip_corrupt).ok().filter(|d| !d.is_empty());
+        return Ok(DataSplits { train, test });
+    }
+    let batches: Vec<PathBuf> = (1..=5)
+        .map(|i| dir.join(format!("data_batch_{i}.bin")))
+        .filter(|p| p.is_file())
+        .collect();
+    if !batches.is_empty() {
+        let test_file = dir.join("test_batch.bin");
+        return Ok(DataSplits {
+            train: load_cifar_binary(&batches)?,
+            test: if test_file.is_file() { Some(load_cifar_binary(&[test_file])?) } else { None },
+        });
+    }
+    if dir.join("train").is_dir() {
+        let test_dir = dir.join("test");
+        return Ok(DataSplits {
+            train: load_folder(&dir.join("train"), skip_corrupt)?,
+            test: if test_dir.is_dir() { Some(load_folder(&test_dir, skip_corrupt)?) } else { None },
+        });
+    }
+    Ok(DataSplits {
+        train: load_folder(dir, skip_corrupt)?,
+        test: None,
+    })
+}
+
+/// One sub-folder per class (sorted by name → label ids), image files inside.
+pub fn load_folder(dir: &Path, skip_corrupt: bool) -> Result<ImageDataset, DataError> {
+    let mut classes: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io_error(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    classes.sort();
+    let mut files = Vec::new();
+    let mut class_names = Vec::new();
+    for (label, class_dir) in classes.iter().enumerate() {
+        class_names.push(class_dir.file_name().unwrap_or_default().to_string_lossy().into_owned());
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(class_dir)
+            .map_err(io_error(class_dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        entries.sort();
+        files.extend(entries.into_iter().map(|p| (p, label)));
+    }
+    if files.is_empty() {
+        return Err(DataError::Invalid {
+            path: dir.to_path_buf(),
+            reason: "no images found (expected one sub-folder of images per class)".into(),
+        });
+    }
+    decode_all(files, class_names, skip_corrupt)
+}
+
+/// A CSV with a header naming at least `path` (relative to the CSV's folder) and `label`
+/// (an integer), and optionally `split`; with `split` given, only its rows are loaded.
+pub fn load_csv(csv: &Path, split: Option<&str>, skip_corrupt: bool) -> Result<ImageDataset, DataError> {
+    let text = std::fs::read_to_string(csv).map_err(io_error(csv))?;
+    let mut lines = text.lines().enumerate();
+    let Some((_, header)) = lines.next() else {
+        return Err(DataError::Invalid { path: csv.into(), reason: "empty file (expected a header `path,label[,split]`)".into() });
+    };
+    let columns: Vec<&str> = header.split(',').map(str::trim).collect();
+    let find = |name: &str| columns.iter().position(|c| *c == name);
+    let (Some(path_col), Some(label_col)) = (find("path"), find("label")) else {
+        return Err(DataError::Malformed {
+            path: csv.into(),
+            line: 1,
+            reason: format!("header must name `path` and `label` columns, got `{header}`"),
+        });
+    };
+    let split_col = find("split");
+    let name_col = find("class_name");
+    let root = csv.parent().unwrap_or(Path::new("."));
+    let mut files = Vec::new();
+    let mut class_names: Vec<String> = Vec::new();
+    for (index, line) in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let malformed = |reason: String| DataError::Malformed { path: csv.into(), line: index + 1, reason };
+        if fields.len() != columns.len() {
+            return Err(malformed(format!("expected {} fields like the header, got {}", columns.len(), fields.len())));
+        }
+        if let (Some(col), Some(wanted)) = (split_col, split) {
+            if fields[col] != wanted {
+                continue;
+            }
+        }
+        let label: usize = fields[label_col]
+            .parse()
+            .map_err(|_| malformed(format!("label `{}` is not a non-negative integer", fields[label_col])))?;
+        if let Some(col) = name_col {
+            if class_names.len() <= label {
+                class_names.resize(label + 1, String::new());
+            }
+            class_names[label] = fields[col].to_string();
+        }
+        files.push((root.join(fields[path_col]), label));
+    }
+    if files.is_empty() {
+        return Err(DataError::Invalid {
+            path: csv.into(),
+            reason: format!("no rows{}", split.map(|s| format!(" with split `{s}`")).unwrap_or_default()),
+        });
+    }
+    decode_all(files, class_names, skip_corrupt)
+}
+
+/// CIFAR-10 binary batches: records of one label byte and 3 × 32 × 32 planar RGB bytes.
+pub fn load_cifar_binary(files: &[PathBuf]) -> Result<ImageDataset, DataError> {
+    const RECORD: usize = 1 + 3 * 32 * 32;
+    let mut dataset = ImageDataset {
+        class_names: ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+            .map(String::from)
+            .to_vec(),
+        ..Default::default()
+    };
+    for file in files {
+        let bytes = std::fs::read(file).map_err(io_error(file))?;
+        if bytes.is_empty() || bytes.len() % RECORD != 0 {
+            return Err(DataError::Invalid {
+                path: file.clone(),
+                reason: format!("{} bytes is not a whole number of {RECORD}-byte CIFAR-10 records (truncated?)", bytes.len()),
+            });
+        }
+        for (i, record) in bytes.chunks_exact(RECORD).enumerate() {
+            if record[0] > 9 {
+                return Err(DataError::Invalid {
+                    path: file.clone(),
+                    reason: format!("record {i} has label {} (CIFAR-10 labels are 0-9)", record[0]),
+                });
+            }
+            dataset.labels.push(record[0] as usize);
+            dataset.images.push(Image {
+                width: 32,
+                height: 32,
+                data: record[1..].iter().map(|&b| b as f32 / 255.0).collect(),
+            });
+        }
+    }
+    Ok(dataset)
+}
+
+fn decode(path: &Path) -> Result<RgbImage, DataError> {
+    let bytes = std::fs::read(path).map_err(io_error(path))?;
+    let corrupt = |reason: String| DataError::Corrupt { path: path.to_path_buf(), reason };
+    if bytes.is_empty() {
+        return Err(corrupt("empty file".into()));
+    }
+    let decoded = image::load_from_memory(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    if decoded.width() == 0 || decoded.height() == 0 {
+        return Err(corrupt("zero-size image".into()));
+    }
+    Ok(decoded.to_rgb8())
+}
+
+/// Decodes `files` on all cores, keeping their order.
+fn decode_all(files: Vec<(PathBuf, usize)>, class_names: Vec<String>, skip_corrupt: bool) -> Result<ImageDataset, DataError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = files.len().div_ceil(threads).max(1);
+    let decoded: Vec<Result<RgbImage, DataError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|(p, _)| decode(p)).collect::<Vec<_>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("decoder thread")).collect()
+    });
+    let mut dataset = ImageDataset { class_names, ..Default::default() };
+    for ((path, label), result) in files.into_iter().zip(decoded) {
+        match result {
+            Ok(rgb) => {
+                dataset.images.push(Image::from_rgb(&rgb));
+                dataset.labels.push(label);
+            }
+            Err(DataError::Corrupt { .. }) if skip_corrupt => dataset.skipped.push(path),
+            Err(err) => return Err(err),
+        }
+    }
+    if dataset.is_empty() {
+        return Err(DataError::Invalid {
+            path: dataset.skipped.first().cloned().unwrap_or_default(),
+            reason: "every image was unreadable".into(),
+        });
+    }
+    Ok(dataset)
+}
