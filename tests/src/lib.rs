@@ -31,7 +31,10 @@ pub fn load_fixture(name: &str) -> Option<Value> {
             return None;
         }
     };
-    Some(serde_json::from_str(&text).unwrap_or_else(|err| panic!("{} is not valid JSON: {err}", path.display())))
+    Some(
+        serde_json::from_str(&text)
+            .unwrap_or_else(|err| panic!("{} is not valid JSON: {err}", path.display())),
+    )
 }
 
 /// A row-major nested JSON list of numbers as a `[rows, cols]` vector of `f64`.
@@ -49,7 +52,9 @@ pub fn json_matrix(value: &Value) -> (Vec<f64>, [usize; 2]) {
 
 /// A JSON number.
 pub fn json_f64(value: &Value) -> f64 {
-    value.as_f64().unwrap_or_else(|| panic!("expected a number, got {value}"))
+    value
+        .as_f64()
+        .unwrap_or_else(|| panic!("expected a number, got {value}"))
 }
 
 /// A nested JSON matrix as a tensor on `device`.
@@ -69,7 +74,13 @@ pub fn values<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Vec<f64> {
 
 /// Asserts `|a − e| ≤ atol + rtol |e|` element-wise, naming the first offending index.
 pub fn assert_all_close(what: &str, actual: &[f64], expected: &[f64], rtol: f64, atol: f64) {
-    assert_eq!(actual.len(), expected.len(), "{what}: {} values, expected {}", actual.len(), expected.len());
+    assert_eq!(
+        actual.len(),
+        expected.len(),
+        "{what}: {} values, expected {}",
+        actual.len(),
+        expected.len()
+    );
     for (i, (&a, &e)) in actual.iter().zip(expected).enumerate() {
         assert!(
             (a - e).abs() <= atol + rtol * e.abs(),

@@ -23,8 +23,13 @@ const TOL: f64 = 1e-4;
 
 /// Whether a WGPU adapter answers; `None` (after printing why) means skip.
 fn wgpu_available() -> Option<()> {
-    std::env::set_var("CUBECL_AUTOTUNE_LEVEL", std::env::var("CUBECL_AUTOTUNE_LEVEL").unwrap_or("minimal".into()));
-    let probe = std::panic::catch_unwind(|| Tensor::<Wgpu, 1>::ones([1], &Default::default()).into_scalar());
+    std::env::set_var(
+        "CUBECL_AUTOTUNE_LEVEL",
+        std::env::var("CUBECL_AUTOTUNE_LEVEL").unwrap_or("minimal".into()),
+    );
+    let probe = std::panic::catch_unwind(|| {
+        Tensor::<Wgpu, 1>::ones([1], &Default::default()).into_scalar()
+    });
     match probe {
         Ok(_) => Some(()),
         Err(_) if std::env::var("CONTRASTIVE_REQUIRE_WGPU").is_ok_and(|v| v == "1") => {
@@ -40,7 +45,9 @@ fn wgpu_available() -> Option<()> {
 /// Deterministic, backend-independent input values in [-1, 1].
 fn pattern<B: Backend, const D: usize>(shape: [usize; D], phase: f64) -> Tensor<B, D> {
     let count: usize = shape.iter().product();
-    let data: Vec<f32> = (0..count).map(|i| ((i as f64 * 0.7373 + phase).sin()) as f32).collect();
+    let data: Vec<f32> = (0..count)
+        .map(|i| ((i as f64 * 0.7373 + phase).sin()) as f32)
+        .collect();
     Tensor::from_data(TensorData::new(data, shape), &Default::default())
 }
 
@@ -50,7 +57,12 @@ fn loss_values<B: AutodiffBackend>() -> Vec<(String, Vec<f64>)> {
     let z1 = pattern::<B, 2>([6, 16], 0.0).require_grad();
     let z2 = pattern::<B, 2>([6, 16], 1.0).require_grad();
     let z3 = pattern::<B, 2>([6, 16], 2.0).require_grad();
-    let nt_xent = NtXentConfig::new().with_temperature(0.1).init().unwrap().forward(z1.clone(), z2.clone()).unwrap();
+    let nt_xent = NtXentConfig::new()
+        .with_temperature(0.1)
+        .init()
+        .unwrap()
+        .forward(z1.clone(), z2.clone())
+        .unwrap();
     let sup = SupervisedSimCseConfig::new()
         .with_hard_negative_weight(0.5)
         .init()
@@ -89,7 +101,9 @@ impl<B: Backend> ConvLinear<B> {
     }
 
     fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
-        let x = self.pool.forward(self.relu.forward(self.conv.forward(images)));
+        let x = self
+            .pool
+            .forward(self.relu.forward(self.conv.forward(images)));
         self.linear.forward(x.flatten(1, 3))
     }
 }
@@ -106,8 +120,14 @@ fn model_values<B: AutodiffBackend>(weights: &[u8]) -> Vec<(String, Vec<f64>)> {
     let grads = loss.backward();
     vec![
         ("model output".into(), values(out)),
-        ("conv weight grad".into(), values(model.conv.weight.grad(&grads).unwrap())),
-        ("linear weight grad".into(), values(model.linear.weight.grad(&grads).unwrap())),
+        (
+            "conv weight grad".into(),
+            values(model.conv.weight.grad(&grads).unwrap()),
+        ),
+        (
+            "linear weight grad".into(),
+            values(model.linear.weight.grad(&grads).unwrap()),
+        ),
     ]
 }
 
@@ -131,7 +151,10 @@ fn conv_linear_model_agrees_between_ndarray_and_wgpu() {
         return;
     }
     let weights = BinBytesRecorder::<FullPrecisionSettings>::new()
-        .record(ConvLinear::<NdArray<f32>>::new(&Default::default()).into_record(), ())
+        .record(
+            ConvLinear::<NdArray<f32>>::new(&Default::default()).into_record(),
+            (),
+        )
         .unwrap();
     assert_same(model_values::<Cpu>(&weights), model_values::<Gpu>(&weights));
 }

@@ -51,5 +51,7 @@ fn stable_at_small_temperature_in_f32() {
     // Positive at −100, the three negatives at 0: ℓ ≈ 100 + log 3.
     assert!((loss - (100.0 + 3f64.ln())).abs() < 1e-3, "{loss}");
     let grads = out.loss.backward();
-    assert!(values(z.grad(&grads).unwrap()).iter().all(|g| g.is_finite()));
+    assert!(values(z.grad(&grads).unwrap())
+        .iter()
+        .all(|g| g.is_finite()));
 }

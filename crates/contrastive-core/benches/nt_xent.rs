@@ -38,10 +38,16 @@ fn median_ms<B: AutodiffBackend>(n: usize) -> f64 {
 
 fn main() {
     println!("NT-Xent forward+backward, d = {DIM}, median of {TIMED} after {WARMUP} warm-up");
-    println!("{:>6} {:>14} {:>14} {:>18}", "N", "ndarray ms", "flex ms", "flex / ndarray");
+    println!(
+        "{:>6} {:>14} {:>14} {:>18}",
+        "N", "ndarray ms", "flex ms", "flex / ndarray"
+    );
     for n in [256, 1024] {
         let ndarray = median_ms::<Autodiff<NdArray>>(n);
         let flex = median_ms::<Autodiff<Flex>>(n);
-        println!("{n:>6} {ndarray:>14.2} {flex:>14.2} {:>18.2}", flex / ndarray);
+        println!(
+            "{n:>6} {ndarray:>14.2} {flex:>14.2} {:>18.2}",
+            flex / ndarray
+        );
     }
 }

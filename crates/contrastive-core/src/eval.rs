@@ -40,7 +40,14 @@ impl<B: Backend> LabeledFeatures<B> {
 /// Fraction of rows whose argmax equals the label.
 fn top1<B: Backend>(scores: Tensor<B, 2>, labels: Tensor<B, 1, Int>) -> f64 {
     let [n, _] = scores.dims();
-    let correct: i64 = scores.argmax(1).reshape([n]).equal(labels).int().sum().into_scalar().elem();
+    let correct: i64 = scores
+        .argmax(1)
+        .reshape([n])
+        .equal(labels)
+        .int()
+        .sum()
+        .into_scalar()
+        .elem();
     correct as f64 / n as f64
 }
 
@@ -78,7 +85,7 @@ pub fn knn_accuracy<B: Backend>(
     for start in (0..n_test).step_by(config.chunk.max(1)) {
         let end = (start + config.chunk.max(1)).min(n_test);
         let rows = end - start;
-        let similarity = queries.clone().slice([start..end]).matmul(bank.clone());
+        let similarity = queries.clone().slice(start..end).matmul(bank.clone());
         let (top, indices) = similarity.topk_with_indices(k, 1);
         let neighbour_labels = train
             .labels
@@ -86,9 +93,12 @@ pub fn knn_accuracy<B: Backend>(
             .select(0, indices.reshape([rows * k]))
             .reshape([rows, k]);
         let votes = neighbour_labels.one_hot::<3>(num_classes).float()
-            * top.div_scalar(config.temperature).exp().unsqueeze_dim::<3>(2);
+            * top
+                .div_scalar(config.temperature)
+                .exp()
+                .unsqueeze_dim::<3>(2);
         let scores = votes.sum_dim(1).reshape([rows, num_classes]);
-        correct += top1(scores, test.labels.clone().slice([start..end])) * rows as f64;
+        correct += top1(scores, test.labels.clone().slice(start..end)) * rows as f64;
     }
     Ok(correct / n_test as f64)
 }
@@ -131,7 +141,9 @@ pub fn linear_probe<B: AutodiffBackend>(
     let x_train = Tensor::<B, 2>::from_inner(standardise(&train.features));
     let y_train = Tensor::<B, 1, Int>::from_inner(train.labels.clone());
     let mut classifier: Linear<B> = LinearConfig::new(dim, num_classes).init(&device);
-    let mut optimizer = AdamWConfig::new().with_weight_decay(config.weight_decay).init();
+    let mut optimizer = AdamWConfig::new()
+        .with_weight_decay(config.weight_decay)
+        .init();
     for _ in 0..config.steps {
         let loss = cross_entropy_with_logits(classifier.forward(x_train.clone()), y_train.clone());
         let grads = GradientsParams::from_grads(loss.backward(), &classifier);
@@ -139,8 +151,14 @@ pub fn linear_probe<B: AutodiffBackend>(
     }
     let classifier = classifier.valid();
     Ok(LinearProbeResult {
-        train_accuracy: top1(classifier.forward(standardise(&train.features)), train.labels.clone()),
-        test_accuracy: top1(classifier.forward(standardise(&test.features)), test.labels.clone()),
+        train_accuracy: top1(
+            classifier.forward(standardise(&train.features)),
+            train.labels.clone(),
+        ),
+        test_accuracy: top1(
+            classifier.forward(standardise(&test.features)),
+            test.labels.clone(),
+        ),
     })
 }
 
@@ -168,7 +186,10 @@ mod tests {
             }
         }
         LabeledFeatures {
-            features: Tensor::from_data(TensorData::new(rows, [classes * n_per_class, dim]), &device),
+            features: Tensor::from_data(
+                TensorData::new(rows, [classes * n_per_class, dim]),
+                &device,
+            ),
             labels: Tensor::from_data(TensorData::new(labels, [classes * n_per_class]), &device),
         }
     }
@@ -178,18 +199,34 @@ mod tests {
         let (train, test) = (blobs(30, 4, 0.0), blobs(10, 4, 0.5));
         let acc = knn_accuracy(&train, &test, 4, &KnnConfig::new().with_k(20)).unwrap();
         assert!(acc > 0.95, "{acc}");
-        let random: Tensor<B, 2> = Tensor::random([40, 8], Distribution::Normal(0.0, 1.0), &Default::default());
-        let noise = LabeledFeatures { features: random, labels: test.labels.clone() };
+        let random: Tensor<B, 2> =
+            Tensor::random([40, 8], Distribution::Normal(0.0, 1.0), &Default::default());
+        let noise = LabeledFeatures {
+            features: random,
+            labels: test.labels.clone(),
+        };
         let chance = knn_accuracy(&train, &noise, 4, &KnnConfig::new().with_k(20)).unwrap();
         assert!(chance < 0.6, "{chance}");
-        let bad = LabeledFeatures { features: test.features.clone(), labels: train.labels.clone() };
+        let bad = LabeledFeatures {
+            features: test.features.clone(),
+            labels: train.labels.clone(),
+        };
         assert!(knn_accuracy(&train, &bad, 4, &KnnConfig::new()).is_err());
     }
 
     #[test]
     fn linear_probe_fits_separable_features() {
         let (train, test) = (blobs(30, 4, 0.0), blobs(10, 4, 0.5));
-        let result = linear_probe::<TestAutodiffBackend>(&train, &test, 4, &LinearProbeConfig::new().with_steps(100)).unwrap();
-        assert!(result.train_accuracy > 0.95 && result.test_accuracy > 0.95, "{result:?}");
+        let result = linear_probe::<TestAutodiffBackend>(
+            &train,
+            &test,
+            4,
+            &LinearProbeConfig::new().with_steps(100),
+        )
+        .unwrap();
+        assert!(
+            result.train_accuracy > 0.95 && result.test_accuracy > 0.95,
+            "{result:?}"
+        );
     }
 }

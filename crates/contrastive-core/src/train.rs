@@ -96,7 +96,10 @@ enum Quantity {
     Loss,
     Accuracy,
     Extra(&'static str),
-    Throughput { started: Option<Instant>, items: usize },
+    Throughput {
+        started: Option<Instant>,
+        items: usize,
+    },
 }
 
 /// A numeric burn-train metric over [`StepValues`]: loss, contrastive accuracy, a named extra,
@@ -223,13 +226,17 @@ mod tests {
     #[test]
     fn sync_reads_loss_accuracy_and_extras() {
         let device = Default::default();
-        let logits = Tensor::<NdArray, 2>::from_data(TensorData::from([[3.0f64, 1.0], [2.0, 0.5]]), &device);
+        let logits =
+            Tensor::<NdArray, 2>::from_data(TensorData::from([[3.0f64, 1.0], [2.0, 0.5]]), &device);
         let output = ContrastiveStepOutput {
             loss: Tensor::from_data(TensorData::from([0.25f64]), &device),
             logits,
             targets: Tensor::from_data(TensorData::from([0i64, 1]), &device),
             items: 4,
-            extras: vec![("Alignment", Tensor::from_data(TensorData::from([0.5f64]), &device))],
+            extras: vec![(
+                "Alignment",
+                Tensor::from_data(TensorData::from([0.5f64]), &device),
+            )],
         };
         let values = output.sync();
         assert_eq!(values.loss, 0.25);

@@ -86,7 +86,9 @@ impl SimclrConfig {
     pub fn validate(&self) -> Result<(), ContrastiveError> {
         contrastive_core::error::check_temperature(self.model.temperature)?;
         if self.batch_size < 2 {
-            return Err(ContrastiveError::BatchTooSmall { batch: self.batch_size });
+            return Err(ContrastiveError::BatchTooSmall {
+                batch: self.batch_size,
+            });
         }
         let positive = [
             ("epochs", self.epochs as f64),
@@ -96,7 +98,11 @@ impl SimclrConfig {
         ];
         for (key, value) in positive {
             if !(value.is_finite() && value > 0.0) {
-                return Err(ContrastiveError::InvalidValue { key, value, expected: "> 0" });
+                return Err(ContrastiveError::InvalidValue {
+                    key,
+                    value,
+                    expected: "> 0",
+                });
             }
         }
         let [lo, hi] = self.augment.crop_scale;
@@ -123,12 +129,22 @@ impl SimclrConfig {
             });
         }
         for (key, p) in [
-            ("augment.jitter_probability", self.augment.jitter_probability),
-            ("augment.grayscale_probability", self.augment.grayscale_probability),
+            (
+                "augment.jitter_probability",
+                self.augment.jitter_probability,
+            ),
+            (
+                "augment.grayscale_probability",
+                self.augment.grayscale_probability,
+            ),
             ("augment.blur_probability", self.augment.blur_probability),
         ] {
             if !(0.0..=1.0).contains(&p) {
-                return Err(ContrastiveError::InvalidValue { key, value: p, expected: "a probability in [0, 1]" });
+                return Err(ContrastiveError::InvalidValue {
+                    key,
+                    value: p,
+                    expected: "a probability in [0, 1]",
+                });
             }
         }
         Ok(())

@@ -7,7 +7,9 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Device, Tensor};
-use contrastive_core::eval::{knn_accuracy, linear_probe, KnnConfig, LabeledFeatures, LinearProbeConfig, LinearProbeResult};
+use contrastive_core::eval::{
+    knn_accuracy, linear_probe, KnnConfig, LabeledFeatures, LinearProbeConfig, LinearProbeResult,
+};
 use contrastive_core::nn::ResNet;
 use contrastive_core::ContrastiveError;
 

@@ -28,8 +28,14 @@ impl SimclrModelConfig {
             .with_output_dim(self.projection_dim)
             .with_batch_norm(self.head_batch_norm)
             .init(device);
-        let loss = NtXentConfig::new().with_temperature(self.temperature).init()?;
-        Ok(SimClr { encoder, head, loss })
+        let loss = NtXentConfig::new()
+            .with_temperature(self.temperature)
+            .init()?;
+        Ok(SimClr {
+            encoder,
+            head,
+            loss,
+        })
     }
 }
 
@@ -45,7 +51,7 @@ impl<B: Backend> SimClr<B> {
         let [two_n, ..] = views.dims();
         let z = self.head.forward(self.encoder.forward(views));
         let n = two_n / 2;
-        self.loss.forward(z.clone().slice([0..n]), z.slice([n..2 * n]))
+        self.loss.forward(z.clone().slice(0..n), z.slice(n..2 * n))
     }
 }
 
@@ -73,7 +79,12 @@ mod tests {
             .with_projection_dim(16);
         let mut model = config.init::<B>(&device).unwrap();
         let images = Arc::new(synthetic::generate(8, 16, 3));
-        let dataset = ViewPairDataset::new(images, Augmenter::new(AugmentConfig::new().with_size(16)), 0, 8);
+        let dataset = ViewPairDataset::new(
+            images,
+            Augmenter::new(AugmentConfig::new().with_size(16)),
+            0,
+            8,
+        );
         let pairs = (0..8).map(|i| dataset.get(i).unwrap()).collect();
         let batch = Batcher::<B, _, _>::batch(&ViewPairBatcher, pairs, &device);
         let mut optim = AdamConfig::new().init();

@@ -67,9 +67,12 @@ mod tests {
 
     #[test]
     fn writes_json_atomically_and_leaves_no_temporary() {
-        let dir = std::env::temp_dir().join(format!("contrastive-artifacts-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("contrastive-artifacts-{}", std::process::id()));
         let run = RunDir::create(&dir).unwrap();
-        let path = run.write_json("summary.json", &serde_json::json!({"task": "t", "x": 1})).unwrap();
+        let path = run
+            .write_json("summary.json", &serde_json::json!({"task": "t", "x": 1}))
+            .unwrap();
         let back: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(back["x"], 1);
         assert!(!dir.join("summary.tmp").exists());

@@ -52,7 +52,12 @@ mod selected {
     }
 }
 
-#[cfg(not(any(feature = "ndarray", feature = "flex", feature = "wgpu", feature = "cuda")))]
+#[cfg(not(any(
+    feature = "ndarray",
+    feature = "flex",
+    feature = "wgpu",
+    feature = "cuda"
+)))]
 compile_error!("train-app needs one backend feature: ndarray (default), flex, wgpu or cuda");
 
 /// The inference backend of this build.
@@ -71,7 +76,9 @@ pub fn device(index: usize) -> Result<Device<InferenceBackend>> {
     let device = selected::device(index);
     let probe = device.clone();
     let result = std::panic::catch_unwind(move || {
-        Tensor::<InferenceBackend, 1>::ones([2], &probe).sum().into_scalar()
+        Tensor::<InferenceBackend, 1>::ones([2], &probe)
+            .sum()
+            .into_scalar()
     });
     match result {
         Ok(_) => Ok(device),

@@ -23,7 +23,8 @@ pub fn parse<C: Serialize + DeserializeOwned>(text: &str, is_toml: bool) -> Resu
     } else {
         serde_json::from_str(text).context("not valid JSON")?
     };
-    let config: C = serde_json::from_value(given.clone()).context("a key has the wrong type or a required key is missing")?;
+    let config: C = serde_json::from_value(given.clone())
+        .context("a key has the wrong type or a required key is missing")?;
     let known = serde_json::to_value(&config)?;
     if let Some(key) = first_unknown_key(&given, &known, "") {
         bail!("unknown key `{key}` (not a field of this config; check its spelling)");
@@ -37,7 +38,11 @@ fn first_unknown_key(given: &Value, known: &Value, prefix: &str) -> Option<Strin
         return None;
     };
     for (key, value) in given {
-        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
         match known.get(key) {
             None => return Some(path),
             Some(known_value) => {
@@ -58,19 +63,31 @@ mod tests {
 
     #[test]
     fn toml_and_json_give_the_same_config() {
-        let from_toml: WarmupScheduleConfig =
-            parse("peak_lr = 0.5\ntotal_steps = 100\ndecay = \"Linear\"\n", true).unwrap();
-        let from_json: WarmupScheduleConfig =
-            parse(r#"{"peak_lr": 0.5, "total_steps": 100, "decay": "Linear"}"#, false).unwrap();
+        let from_toml: WarmupScheduleConfig = parse(
+            "peak_lr = 0.5\ntotal_steps = 100\ndecay = \"Linear\"\n",
+            true,
+        )
+        .unwrap();
+        let from_json: WarmupScheduleConfig = parse(
+            r#"{"peak_lr": 0.5, "total_steps": 100, "decay": "Linear"}"#,
+            false,
+        )
+        .unwrap();
         assert_eq!(from_toml.decay, LrDecay::Linear);
         assert_eq!(from_toml.to_string(), from_json.to_string());
-        assert_eq!(from_toml.warmup_steps, 0, "omitted keys take their defaults");
+        assert_eq!(
+            from_toml.warmup_steps, 0,
+            "omitted keys take their defaults"
+        );
     }
 
     #[test]
     fn unknown_and_mistyped_keys_are_errors() {
         let err = parse::<NtXentConfig>("temprature = 0.1", true).unwrap_err();
-        assert!(format!("{err:#}").contains("unknown key `temprature`"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("unknown key `temprature`"),
+            "{err:#}"
+        );
         let err = parse::<NtXentConfig>(r#"{"temperature": "hot"}"#, false).unwrap_err();
         assert!(format!("{err:#}").contains("wrong type"), "{err:#}");
         assert!(parse::<NtXentConfig>("temperature = ", true).is_err());

@@ -43,7 +43,10 @@ pub fn latest_checkpoint(run_dir: &Path) -> Option<usize> {
     let dir = run_dir.join("checkpoint");
     let epochs = std::fs::read_dir(&dir).ok()?.filter_map(|entry| {
         let name = entry.ok()?.file_name().into_string().ok()?;
-        name.strip_prefix("model-")?.strip_suffix(".mpk")?.parse::<usize>().ok()
+        name.strip_prefix("model-")?
+            .strip_suffix(".mpk")?
+            .parse::<usize>()
+            .ok()
     });
     epochs
         .filter(|epoch| {

@@ -1,6 +1,9 @@
 //! `train-app`: one binary to train and evaluate SimCLR, SimCSE and SimVLM on the backend
 //! chosen at build time.
 
+// Devices are `Copy` on the CPU backends but not on the GPU ones; the code clones them.
+#![allow(clippy::clone_on_copy)]
+
 mod artifacts;
 mod backend;
 mod config_file;
@@ -12,7 +15,11 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "train-app", version, about = "Train and evaluate SimCLR, SimCSE and SimVLM with Burn")]
+#[command(
+    name = "train-app",
+    version,
+    about = "Train and evaluate SimCLR, SimCSE and SimVLM with Burn"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

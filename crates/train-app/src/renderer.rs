@@ -15,7 +15,8 @@ use burn::train::renderer::{
 pub struct PlainRenderer {
     every: usize,
     names: HashMap<MetricId, String>,
-    latest: Vec<(MetricId, String)>,
+    /// Latest formatted value of each metric, per split, in registration order.
+    latest: HashMap<&'static str, Vec<(MetricId, String)>>,
 }
 
 impl PlainRenderer {
@@ -24,28 +25,29 @@ impl PlainRenderer {
         Self {
             every: every.max(1),
             names: HashMap::new(),
-            latest: Vec::new(),
+            latest: HashMap::new(),
         }
     }
 
-    fn record(&mut self, state: MetricState) {
+    fn record(&mut self, split: &'static str, state: MetricState) {
         let entry = match state {
             MetricState::Generic(entry) | MetricState::Numeric(entry, _) => entry,
         };
         let value = entry.serialized_entry.formatted;
-        match self.latest.iter_mut().find(|(id, _)| *id == entry.metric_id) {
+        let latest = self.latest.entry(split).or_default();
+        match latest.iter_mut().find(|(id, _)| *id == entry.metric_id) {
             Some(slot) => slot.1 = value,
-            None => self.latest.push((entry.metric_id, value)),
+            None => latest.push((entry.metric_id, value)),
         }
     }
 
-    fn print(&mut self, split: &str, item: &TrainingProgress) {
+    fn print(&mut self, split: &'static str, item: &TrainingProgress) {
         let iteration = item.iteration.unwrap_or(0);
         let epoch_done = item
             .progress
             .as_ref()
             .is_some_and(|p| p.items_processed >= p.items_total);
-        if iteration % self.every != 0 && !epoch_done {
+        if !iteration.is_multiple_of(self.every) && !epoch_done {
             return;
         }
         let items = item
@@ -55,7 +57,9 @@ impl PlainRenderer {
             .unwrap_or_default();
         let metrics = self
             .latest
-            .iter()
+            .get(split)
+            .into_iter()
+            .flatten()
             .map(|(id, value)| {
                 let name = self.names.get(id).map(String::as_str).unwrap_or("?");
                 format!("{name}: {value}")
@@ -71,11 +75,11 @@ impl PlainRenderer {
 
 impl MetricsRendererTraining for PlainRenderer {
     fn update_train(&mut self, state: MetricState) {
-        self.record(state);
+        self.record("train", state);
     }
 
     fn update_valid(&mut self, state: MetricState) {
-        self.record(state);
+        self.record("valid", state);
     }
 
     fn render_train(&mut self, item: TrainingProgress, _: Vec<ProgressType>) {
@@ -89,7 +93,7 @@ impl MetricsRendererTraining for PlainRenderer {
 
 impl MetricsRendererEvaluation for PlainRenderer {
     fn update_test(&mut self, _name: EvaluationName, state: MetricState) {
-        self.record(state);
+        self.record("test", state);
     }
 
     fn render_test(&mut self, item: EvaluationProgress, _: Vec<ProgressType>) {

@@ -9,7 +9,9 @@ mod simcse;
 
 pub use info_nce::{cross_entropy_with_logits, InfoNce, InfoNceConfig};
 pub use nt_xent::{NtXent, NtXentConfig};
-pub use simcse::{SupervisedSimCse, SupervisedSimCseConfig, UnsupervisedSimCse, UnsupervisedSimCseConfig};
+pub use simcse::{
+    SupervisedSimCse, SupervisedSimCseConfig, UnsupervisedSimCse, UnsupervisedSimCseConfig,
+};
 
 use burn::tensor::{backend::Backend, Int, Tensor};
 

@@ -51,7 +51,8 @@ impl NtXent {
         check_same_shape("NT-Xent", "view 1", [n, d], "view 2", z2.dims())?;
         let device = z1.device();
         let z = Tensor::cat(vec![z1, z2], 0);
-        let self_similarity = Tensor::<B, 2, Bool>::diag_mask([2 * n, 2 * n], 0, &device).bool_not();
+        let self_similarity =
+            Tensor::<B, 2, Bool>::diag_mask([2 * n, 2 * n], 0, &device).bool_not();
         let logits = cosine_similarity_matrix(z.clone(), z)
             .div_scalar(self.temperature)
             .mask_fill(self_similarity, f32::NEG_INFINITY);

@@ -88,7 +88,13 @@ impl SupervisedSimCse {
         h_neg: Tensor<B, 2>,
     ) -> Result<ContrastiveOutput<B>, ContrastiveError> {
         let [n, d] = h.dims();
-        check_same_shape("supervised SimCSE", "anchors", [n, d], "hard negatives", h_neg.dims())?;
+        check_same_shape(
+            "supervised SimCSE",
+            "anchors",
+            [n, d],
+            "hard negatives",
+            h_neg.dims(),
+        )?;
         let device = h.device();
         let (mut logits, targets) = self.info_nce.logits(h, h_pos, Some(h_neg))?;
         if self.hard_negative_weight != 0.0 {

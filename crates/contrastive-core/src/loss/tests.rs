@@ -12,7 +12,10 @@ use crate::test_backend::{TestAutodiffBackend as AB, TestBackend as B};
 fn matrix(rows: &[&[f64]]) -> Tensor<B, 2> {
     let cols = rows[0].len();
     let data: Vec<f64> = rows.iter().flat_map(|r| r.iter().copied()).collect();
-    Tensor::from_data(TensorData::new(data, [rows.len(), cols]), &Default::default())
+    Tensor::from_data(
+        TensorData::new(data, [rows.len(), cols]),
+        &Default::default(),
+    )
 }
 
 fn scalar<BK: burn::tensor::backend::Backend>(t: Tensor<BK, 1>) -> f64 {
@@ -38,12 +41,21 @@ fn nt_xent_two_orthogonal_pairs() {
 #[test]
 fn nt_xent_masks_self_similarity() {
     // Without the mask, row i's own cos = 1 would enter the denominator: log(1 + e^{1/τ}·…).
-    let out = NtXentConfig::new().init().unwrap().forward(identity(2), identity(2)).unwrap();
+    let out = NtXentConfig::new()
+        .init()
+        .unwrap()
+        .forward(identity(2), identity(2))
+        .unwrap();
     let logits = out.logits.into_data().to_vec::<f64>().unwrap();
     for i in 0..4 {
         assert_eq!(logits[i * 4 + i], f64::NEG_INFINITY);
     }
-    let targets = out.targets.into_data().convert::<i64>().to_vec::<i64>().unwrap();
+    let targets = out
+        .targets
+        .into_data()
+        .convert::<i64>()
+        .to_vec::<i64>()
+        .unwrap();
     assert_eq!(targets, vec![2, 3, 0, 1]);
 }
 
@@ -51,7 +63,11 @@ fn nt_xent_masks_self_similarity() {
 fn unsupervised_simcse_orthonormal_views() {
     // h1 = h2 = I₄: ℓᵢ = log(1 + 3e^{−1/τ}).
     let tau: f64 = 0.05;
-    let out = UnsupervisedSimCseConfig::new().init().unwrap().forward(identity(4), identity(4)).unwrap();
+    let out = UnsupervisedSimCseConfig::new()
+        .init()
+        .unwrap()
+        .forward(identity(4), identity(4))
+        .unwrap();
     let expected = (1.0 + 3.0 * (-1.0 / tau).exp()).ln();
     assert!((scalar(out.loss) - expected).abs() < 1e-12);
 }
@@ -67,7 +83,9 @@ fn supervised_simcse_hand_derived_with_weight() {
             .with_hard_negative_weight(w)
             .init()
             .unwrap();
-        let out = loss.forward(identity(3), identity(3), identity(3).neg()).unwrap();
+        let out = loss
+            .forward(identity(3), identity(3), identity(3).neg())
+            .unwrap();
         let expected = ((1.0 / tau).exp() + 4.0 + (-1.0 / tau + w).exp()).ln() - 1.0 / tau;
         assert!((scalar(out.loss) - expected).abs() < 1e-12, "w {w}");
         assert_eq!(out.logits.dims(), [3, 6]);
@@ -76,30 +94,47 @@ fn supervised_simcse_hand_derived_with_weight() {
 
 #[test]
 fn losses_are_scale_invariant() {
-    let z1: Tensor<B, 2> = Tensor::random([5, 7], Distribution::Normal(0.0, 1.0), &Default::default());
-    let z2: Tensor<B, 2> = Tensor::random([5, 7], Distribution::Normal(0.0, 1.0), &Default::default());
+    let z1: Tensor<B, 2> =
+        Tensor::random([5, 7], Distribution::Normal(0.0, 1.0), &Default::default());
+    let z2: Tensor<B, 2> =
+        Tensor::random([5, 7], Distribution::Normal(0.0, 1.0), &Default::default());
     let loss = NtXentConfig::new().init().unwrap();
     let a = scalar(loss.forward(z1.clone(), z2.clone()).unwrap().loss);
-    let b = scalar(loss.forward(z1.mul_scalar(3.0), z2.mul_scalar(0.25)).unwrap().loss);
+    let b = scalar(
+        loss.forward(z1.mul_scalar(3.0), z2.mul_scalar(0.25))
+            .unwrap()
+            .loss,
+    );
     assert!((a - b).abs() < 1e-12);
 }
 
 #[test]
 fn misuse_is_a_typed_error() {
     assert_eq!(
-        NtXentConfig::new().with_temperature(0.0).init().unwrap_err(),
+        NtXentConfig::new()
+            .with_temperature(0.0)
+            .init()
+            .unwrap_err(),
         ContrastiveError::InvalidTemperature { temperature: 0.0 }
     );
-    assert!(InfoNceConfig::new().with_temperature(f64::NAN).init().is_err());
+    assert!(InfoNceConfig::new()
+        .with_temperature(f64::NAN)
+        .init()
+        .is_err());
     let loss = NtXentConfig::new().init().unwrap();
     assert_eq!(
         loss.forward(identity(1), identity(1)).unwrap_err(),
         ContrastiveError::BatchTooSmall { batch: 1 }
     );
     let err = loss.forward(identity(3), identity(2)).unwrap_err();
-    assert!(err.to_string().contains("[3, 3]") && err.to_string().contains("[2, 2]"), "{err}");
+    assert!(
+        err.to_string().contains("[3, 3]") && err.to_string().contains("[2, 2]"),
+        "{err}"
+    );
     let sup = SupervisedSimCseConfig::new().init().unwrap();
-    let err = sup.forward(identity(3), identity(3), matrix(&[&[1.0, 0.0]])).unwrap_err();
+    let err = sup
+        .forward(identity(3), identity(3), matrix(&[&[1.0, 0.0]]))
+        .unwrap_err();
     assert!(err.to_string().contains("hard negatives"), "{err}");
     assert!(SupervisedSimCseConfig::new()
         .with_hard_negative_weight(f64::INFINITY)
@@ -118,7 +153,8 @@ fn accuracy_counts_rows_whose_positive_wins() {
 fn check_gradient(f: impl Fn(Tensor<AB, 2>) -> Tensor<AB, 1>, shape: [usize; 2], seed: u64) {
     use burn::tensor::backend::Backend;
     AB::seed(&Default::default(), seed);
-    let x: Tensor<AB, 2> = Tensor::random(shape, Distribution::Normal(0.0, 1.0), &Default::default());
+    let x: Tensor<AB, 2> =
+        Tensor::random(shape, Distribution::Normal(0.0, 1.0), &Default::default());
     let x = x.require_grad();
     let grads = f(x.clone()).backward();
     let analytic = x.grad(&grads).unwrap().into_data().to_vec::<f64>().unwrap();
@@ -129,7 +165,12 @@ fn check_gradient(f: impl Fn(Tensor<AB, 2>) -> Tensor<AB, 1>, shape: [usize; 2],
         let mut minus = base.clone();
         plus[i] += h;
         minus[i] -= h;
-        let eval = |v: Vec<f64>| scalar(f(Tensor::from_data(TensorData::new(v, shape), &Default::default())));
+        let eval = |v: Vec<f64>| {
+            scalar(f(Tensor::from_data(
+                TensorData::new(v, shape),
+                &Default::default(),
+            )))
+        };
         let numeric = (eval(plus) - eval(minus)) / (2.0 * h);
         assert!(
             (numeric - analytic[i]).abs() < 1e-6 + 1e-5 * numeric.abs(),
@@ -143,7 +184,11 @@ fn check_gradient(f: impl Fn(Tensor<AB, 2>) -> Tensor<AB, 1>, shape: [usize; 2],
 fn nt_xent_gradient_matches_finite_differences() {
     let loss = NtXentConfig::new().with_temperature(0.2).init().unwrap();
     check_gradient(
-        |z| loss.forward(z.clone().slice([0..3]), z.slice([3..6])).unwrap().loss,
+        |z| {
+            loss.forward(z.clone().slice(0..3), z.slice(3..6))
+                .unwrap()
+                .loss
+        },
         [6, 5],
         1,
     );
@@ -158,7 +203,7 @@ fn supervised_simcse_gradient_matches_finite_differences() {
         .unwrap();
     check_gradient(
         |x| {
-            loss.forward(x.clone().slice([0..3]), x.clone().slice([3..6]), x.slice([6..9]))
+            loss.forward(x.clone().slice(0..3), x.clone().slice(3..6), x.slice(6..9))
                 .unwrap()
                 .loss
         },
@@ -169,7 +214,11 @@ fn supervised_simcse_gradient_matches_finite_differences() {
 
 #[test]
 fn alignment_and_uniformity_gradients_match_finite_differences() {
-    check_gradient(|x| alignment(x.clone().slice([0..4]), x.slice([4..8]), 2.0).unwrap(), [8, 3], 3);
+    check_gradient(
+        |x| alignment(x.clone().slice(0..4), x.slice(4..8), 2.0).unwrap(),
+        [8, 3],
+        3,
+    );
     check_gradient(|x| uniformity(x, 2.0).unwrap(), [5, 3], 4);
 }
 

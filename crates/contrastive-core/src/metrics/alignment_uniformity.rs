@@ -32,7 +32,10 @@ pub fn uniformity<B: Backend>(x: Tensor<B, 2>, t: f64) -> Result<Tensor<B, 1>, C
         .clamp_min(0.0);
     // `triu_mask` is true outside the strict upper triangle: exactly the entries that are not pairs i < j.
     let not_a_pair = Tensor::<B, 2, Bool>::triu_mask([n, n], 1, &squared_distance.device());
-    let kernel = squared_distance.mul_scalar(-t).exp().mask_fill(not_a_pair, 0.0);
+    let kernel = squared_distance
+        .mul_scalar(-t)
+        .exp()
+        .mask_fill(not_a_pair, 0.0);
     let pairs = (n * (n - 1) / 2) as f64;
     Ok(kernel.sum().div_scalar(pairs).log())
 }

@@ -129,8 +129,14 @@ mod tests {
             spearman(&[1.0, 2.0], &[1.0]),
             Err(CorrelationError::LengthMismatch { left: 2, right: 1 })
         );
-        assert_eq!(pearson(&[1.0], &[1.0]), Err(CorrelationError::TooFewPoints(1)));
-        assert_eq!(pearson(&[1.0, 1.0], &[1.0, 2.0]), Err(CorrelationError::ConstantInput));
+        assert_eq!(
+            pearson(&[1.0], &[1.0]),
+            Err(CorrelationError::TooFewPoints(1))
+        );
+        assert_eq!(
+            pearson(&[1.0, 1.0], &[1.0, 2.0]),
+            Err(CorrelationError::ConstantInput)
+        );
         assert!(matches!(
             pearson(&[1.0, f64::NAN], &[1.0, 2.0]),
             Err(CorrelationError::NonFinite { index: 1, .. })

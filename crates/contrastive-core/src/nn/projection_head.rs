@@ -68,9 +68,12 @@ mod tests {
     #[test]
     fn projects_to_the_output_dimension() {
         let device = Default::default();
-        let h: Tensor<NdArray, 2> = Tensor::random([6, 32], Distribution::Normal(0.0, 1.0), &device);
+        let h: Tensor<NdArray, 2> =
+            Tensor::random([6, 32], Distribution::Normal(0.0, 1.0), &device);
         for batch_norm in [false, true] {
-            let head = ProjectionHeadConfig::new(32, 16).with_batch_norm(batch_norm).init::<NdArray>(&device);
+            let head = ProjectionHeadConfig::new(32, 16)
+                .with_batch_norm(batch_norm)
+                .init::<NdArray>(&device);
             assert_eq!(head.forward(h.clone()).dims(), [6, 128]);
         }
     }

@@ -129,7 +129,13 @@ pub struct ConvBn<B: Backend> {
 }
 
 impl<B: Backend> ConvBn<B> {
-    fn new(in_channels: usize, out_channels: usize, kernel: usize, stride: usize, device: &B::Device) -> Self {
+    fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        device: &B::Device,
+    ) -> Self {
         let pad = kernel / 2;
         Self {
             conv: Conv2dConfig::new([in_channels, out_channels], [kernel, kernel])
@@ -161,7 +167,13 @@ pub struct ResidualBlock<B: Backend> {
 }
 
 impl<B: Backend> ResidualBlock<B> {
-    fn new(in_channels: usize, width: usize, stride: usize, bottleneck: bool, device: &B::Device) -> Self {
+    fn new(
+        in_channels: usize,
+        width: usize,
+        stride: usize,
+        bottleneck: bool,
+        device: &B::Device,
+    ) -> Self {
         let (layers, out_channels) = if bottleneck {
             (
                 vec![
@@ -240,7 +252,9 @@ impl<B: Backend> ResNet<B> {
 
     /// The representation `h = f(x)`: global average pooling of the feature maps, `[batch, C]`.
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
-        self.pool.forward(self.forward_features(images)).flatten(1, 3)
+        self.pool
+            .forward(self.forward_features(images))
+            .flatten(1, 3)
     }
 
     /// Size of the representation `h` (channels of the last stage).
@@ -264,12 +278,18 @@ mod tests {
             (50, ResNetStem::ImageNet, 64, 2048, [2, 2]),
         ];
         for (depth, stem, side, dim, spatial) in cases {
-            let config = ResNetConfig::new().with_depth(depth).with_stem(stem).with_width_multiplier(0.125);
+            let config = ResNetConfig::new()
+                .with_depth(depth)
+                .with_stem(stem)
+                .with_width_multiplier(0.125);
             let net = config.init::<NdArray>(&device).unwrap();
             let images = Tensor::<NdArray, 4>::ones([2, 3, side, side], &device);
             let scaled = dim / 8;
             assert_eq!(net.output_dim(), scaled, "depth {depth}");
-            assert_eq!(net.forward_features(images.clone()).dims(), [2, scaled, spatial[0], spatial[1]]);
+            assert_eq!(
+                net.forward_features(images.clone()).dims(),
+                [2, scaled, spatial[0], spatial[1]]
+            );
             assert_eq!(net.forward(images).dims(), [2, scaled]);
         }
     }
@@ -291,7 +311,10 @@ mod tests {
 
     #[test]
     fn invalid_depth_is_an_error() {
-        let err = ResNetConfig::new().with_depth(20).init::<NdArray>(&Default::default()).unwrap_err();
+        let err = ResNetConfig::new()
+            .with_depth(20)
+            .init::<NdArray>(&Default::default())
+            .unwrap_err();
         assert!(err.to_string().contains("18, 34 or 50"), "{err}");
     }
 }

@@ -26,8 +26,18 @@ impl LarsConfig {
     /// Checks the hyper-parameters and builds the per-tensor optimizer.
     pub fn build<B: Backend>(&self) -> Result<Lars, ContrastiveError> {
         let checks = [
-            ("momentum", self.momentum, (0.0..1.0).contains(&self.momentum), "in [0, 1)"),
-            ("weight_decay", self.weight_decay, self.weight_decay >= 0.0, ">= 0"),
+            (
+                "momentum",
+                self.momentum,
+                (0.0..1.0).contains(&self.momentum),
+                "in [0, 1)",
+            ),
+            (
+                "weight_decay",
+                self.weight_decay,
+                self.weight_decay >= 0.0,
+                ">= 0",
+            ),
             (
                 "trust_coefficient",
                 self.trust_coefficient,
@@ -121,10 +131,7 @@ impl<B: Backend> SimpleOptimizer<B> for Lars {
             Some(state) => state.velocity.mul_scalar(self.momentum) + scaled_step,
             None => scaled_step,
         };
-        (
-            tensor - velocity.clone(),
-            Some(LarsState { velocity }),
-        )
+        (tensor - velocity.clone(), Some(LarsState { velocity }))
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {
@@ -175,7 +182,8 @@ mod tests {
         let (w2, _) = opt.step(0.5, w1.clone(), g, state);
         let w1v = to_vec(w1);
         let gd = [0.6 + 0.01 * w1v[0], 0.8 + 0.01 * w1v[1]];
-        let ratio2 = 0.001 * (w1v[0].powi(2) + w1v[1].powi(2)).sqrt() / (gd[0].powi(2) + gd[1].powi(2)).sqrt();
+        let ratio2 = 0.001 * (w1v[0].powi(2) + w1v[1].powi(2)).sqrt()
+            / (gd[0].powi(2) + gd[1].powi(2)).sqrt();
         let expected = [
             w1v[0] - (0.9 * v1[0] + 0.5 * ratio2 * gd[0]),
             w1v[1] - (0.9 * v1[1] + 0.5 * ratio2 * gd[1]),
@@ -187,32 +195,54 @@ mod tests {
     #[test]
     fn biases_and_norm_parameters_skip_adaptation_and_decay() {
         let opt = lars(0.9, 0.5);
-        let (b1, _) = opt.step(0.1, tensor(vec![1.0, 2.0], [2]), tensor(vec![0.5, -0.5], [2]), None);
+        let (b1, _) = opt.step(
+            0.1,
+            tensor(vec![1.0, 2.0], [2]),
+            tensor(vec![0.5, -0.5], [2]),
+            None,
+        );
         assert_eq!(to_vec(b1), vec![1.0 - 0.05, 2.0 + 0.05]);
     }
 
     #[test]
     fn zero_weights_fall_back_to_plain_sgd() {
         let opt = lars(0.0, 0.0);
-        let (w1, _) = opt.step(0.1, tensor(vec![0.0, 0.0], [1, 2]), tensor(vec![1.0, 2.0], [1, 2]), None);
+        let (w1, _) = opt.step(
+            0.1,
+            tensor(vec![0.0, 0.0], [1, 2]),
+            tensor(vec![1.0, 2.0], [1, 2]),
+            None,
+        );
         let got = to_vec(w1);
         assert!((got[0] + 0.1).abs() < 1e-12 && (got[1] + 0.2).abs() < 1e-12);
     }
 
     #[test]
     fn invalid_hyper_parameters_are_rejected() {
-        let err = LarsConfig::new().with_momentum(1.5).build::<B>().unwrap_err();
+        let err = LarsConfig::new()
+            .with_momentum(1.5)
+            .build::<B>()
+            .unwrap_err();
         assert!(err.to_string().contains("momentum"), "{err}");
-        assert!(LarsConfig::new().with_trust_coefficient(0.0).build::<B>().is_err());
+        assert!(LarsConfig::new()
+            .with_trust_coefficient(0.0)
+            .build::<B>()
+            .is_err());
     }
 
     #[test]
     fn lowers_a_regression_loss_through_burn_optimizer() {
         let device = Default::default();
         let mut model: Linear<AB> = LinearConfig::new(4, 1).init(&device);
-        let mut optim = LarsConfig::new().with_trust_coefficient(0.02).init::<AB, Linear<AB>>().unwrap();
+        let mut optim = LarsConfig::new()
+            .with_trust_coefficient(0.02)
+            .init::<AB, Linear<AB>>()
+            .unwrap();
         let x: Tensor<AB, 2> = Tensor::random([32, 4], Distribution::Normal(0.0, 1.0), &device);
-        let y = x.clone().matmul(Tensor::from_data(TensorData::new(vec![1.0, -2.0, 0.5, 3.0], [4, 1]), &device));
+        let y = x.clone().matmul(Tensor::from_data(
+            TensorData::new(vec![1.0, -2.0, 0.5, 3.0], [4, 1]),
+            &device,
+        ));
         let loss_of = |m: &Linear<AB>| (m.forward(x.clone()) - y.clone()).square().mean();
         let before = loss_of(&model).into_scalar();
         for _ in 0..50 {

@@ -85,7 +85,9 @@ impl WarmupSchedule {
         let progress = ((step - c.warmup_steps) as f64 / decay_steps).min(1.0);
         let span = c.peak_lr - c.final_lr;
         match c.decay {
-            LrDecay::Cosine => c.final_lr + 0.5 * span * (1.0 + (std::f64::consts::PI * progress).cos()),
+            LrDecay::Cosine => {
+                c.final_lr + 0.5 * span * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
             LrDecay::Linear => c.final_lr + span * (1.0 - progress),
             LrDecay::Constant => c.peak_lr,
         }
@@ -156,8 +158,14 @@ mod tests {
     #[test]
     fn rejects_inconsistent_values() {
         assert!(WarmupScheduleConfig::new(0.0, 10).init().is_err());
-        assert!(WarmupScheduleConfig::new(0.1, 10).with_warmup_steps(11).init().is_err());
-        assert!(WarmupScheduleConfig::new(0.1, 10).with_final_lr(0.2).init().is_err());
+        assert!(WarmupScheduleConfig::new(0.1, 10)
+            .with_warmup_steps(11)
+            .init()
+            .is_err());
+        assert!(WarmupScheduleConfig::new(0.1, 10)
+            .with_final_lr(0.2)
+            .init()
+            .is_err());
         assert!(WarmupScheduleConfig::new(0.1, 0).init().is_err());
     }
 }

@@ -87,7 +87,12 @@ impl Augmenter {
         let crop = if c.crop {
             sample_crop(image.width, image.height, c.crop_scale, c.crop_ratio, rng)
         } else {
-            CropBox { left: 0, top: 0, width: image.width, height: image.height }
+            CropBox {
+                left: 0,
+                top: 0,
+                width: image.width,
+                height: image.height,
+            }
         };
         let mut view = resized_crop(image, crop, c.size);
         if c.flip && rng.random_bool(0.5) {
@@ -110,7 +115,12 @@ impl Augmenter {
     pub fn eval_view(&self, image: &Image) -> Image {
         resized_crop(
             image,
-            CropBox { left: 0, top: 0, width: image.width, height: image.height },
+            CropBox {
+                left: 0,
+                top: 0,
+                width: image.width,
+                height: image.height,
+            },
             self.config.size,
         )
     }
@@ -128,7 +138,13 @@ impl Augmenter {
 
 /// torchvision's `RandomResizedCrop.get_params`: up to ten draws of an area fraction in
 /// `scale` and a log-uniform aspect ratio in `ratio` that fit, else a centred crop.
-pub fn sample_crop(width: usize, height: usize, scale: [f64; 2], ratio: [f64; 2], rng: &mut impl Rng) -> CropBox {
+pub fn sample_crop(
+    width: usize,
+    height: usize,
+    scale: [f64; 2],
+    ratio: [f64; 2],
+    rng: &mut impl Rng,
+) -> CropBox {
     let area = (width * height) as f64;
     let (log_lo, log_hi) = (ratio[0].ln(), ratio[1].ln());
     for _ in 0..10 {
@@ -153,7 +169,12 @@ pub fn sample_crop(width: usize, height: usize, scale: [f64; 2], ratio: [f64; 2]
     } else {
         (width, height)
     };
-    CropBox { left: (width - w) / 2, top: (height - h) / 2, width: w, height: h }
+    CropBox {
+        left: (width - w) / 2,
+        top: (height - h) / 2,
+        width: w,
+        height: h,
+    }
 }
 
 /// Bilinear resampling of `crop` to `size × size` (half-pixel centres, edges clamped).
@@ -187,7 +208,8 @@ pub fn hflip(image: &Image) -> Image {
     for c in 0..3 {
         for y in 0..image.height {
             for x in 0..image.width {
-                out.data[(c * image.height + y) * image.width + x] = image.get(c, image.width - 1 - x, y);
+                out.data[(c * image.height + y) * image.width + x] =
+                    image.get(c, image.width - 1 - x, y);
             }
         }
     }
@@ -214,7 +236,9 @@ pub fn color_jitter(image: &mut Image, strength: f64, rng: &mut impl Rng) {
             0 if amount > 0.0 => adjust_brightness(image, factor(amount, rng)),
             1 if amount > 0.0 => adjust_contrast(image, factor(amount, rng)),
             2 if amount > 0.0 => adjust_saturation(image, factor(amount, rng)),
-            3 if hue_amount > 0.0 => adjust_hue(image, rng.random_range(-hue_amount..=hue_amount) as f32),
+            3 if hue_amount > 0.0 => {
+                adjust_hue(image, rng.random_range(-hue_amount..=hue_amount) as f32)
+            }
             _ => {}
         }
     }
@@ -254,11 +278,15 @@ pub fn adjust_saturation(image: &mut Image, factor: f32) {
 pub fn adjust_hue(image: &mut Image, shift: f32) {
     let plane = image.width * image.height;
     for i in 0..plane {
-        let rgb = [image.data[i], image.data[plane + i], image.data[2 * plane + i]];
+        let rgb = [
+            image.data[i],
+            image.data[plane + i],
+            image.data[2 * plane + i],
+        ];
         let [h, s, v] = rgb_to_hsv(rgb);
         let rotated = hsv_to_rgb([(h + shift).rem_euclid(1.0), s, v]);
-        for c in 0..3 {
-            image.data[c * plane + i] = rotated[c];
+        for (c, value) in rotated.into_iter().enumerate() {
+            image.data[c * plane + i] = value;
         }
     }
 }
@@ -330,7 +358,9 @@ pub fn gaussian_blur(image: &Image, kernel_size: usize, sigma: f64) -> Image {
                 horizontal.data[(c * h + y) * w + x] = weights
                     .iter()
                     .enumerate()
-                    .map(|(k, wt)| wt * image.get(c, reflect(x as isize + k as isize - radius, w), y))
+                    .map(|(k, wt)| {
+                        wt * image.get(c, reflect(x as isize + k as isize - radius, w), y)
+                    })
                     .sum();
             }
         }
@@ -339,7 +369,9 @@ pub fn gaussian_blur(image: &Image, kernel_size: usize, sigma: f64) -> Image {
                 out.data[(c * h + y) * w + x] = weights
                     .iter()
                     .enumerate()
-                    .map(|(k, wt)| wt * horizontal.get(c, x, reflect(y as isize + k as isize - radius, h)))
+                    .map(|(k, wt)| {
+                        wt * horizontal.get(c, x, reflect(y as isize + k as isize - radius, h))
+                    })
                     .sum();
             }
         }
@@ -375,7 +407,10 @@ mod tests {
         let (mut area_sum, mut log_ratio_sum) = (0.0, 0.0);
         for _ in 0..draws {
             let b = sample_crop(w, h, [0.08, 1.0], [0.75, 4.0 / 3.0], &mut rng);
-            assert!(b.left + b.width <= w && b.top + b.height <= h, "{b:?} outside the image");
+            assert!(
+                b.left + b.width <= w && b.top + b.height <= h,
+                "{b:?} outside the image"
+            );
             let area = (b.width * b.height) as f64 / (w * h) as f64;
             let ratio = b.width as f64 / b.height as f64;
             assert!((0.075..=1.0).contains(&area), "area fraction {area}");
@@ -386,9 +421,15 @@ mod tests {
         // Areas are uniform on [0.08, 1] before rejection of crops that do not fit (mostly large
         // ones with extreme aspect), so the mean sits a little under 0.54.
         let mean_area = area_sum / draws as f64;
-        assert!((0.45..0.56).contains(&mean_area), "mean area fraction {mean_area}");
+        assert!(
+            (0.45..0.56).contains(&mean_area),
+            "mean area fraction {mean_area}"
+        );
         let mean_log_ratio = log_ratio_sum / draws as f64;
-        assert!(mean_log_ratio.abs() < 0.01, "aspect ratios not log-symmetric: {mean_log_ratio}");
+        assert!(
+            mean_log_ratio.abs() < 0.01,
+            "aspect ratios not log-symmetric: {mean_log_ratio}"
+        );
     }
 
     #[test]
@@ -397,16 +438,42 @@ mod tests {
         // A 100×4 strip: no crop of area ≥ 8 % with aspect ≤ 4/3 fits 10 times in a row reliably,
         // and the fallback keeps the height and the largest allowed width, centred.
         let b = sample_crop(100, 4, [0.9, 1.0], [0.75, 4.0 / 3.0], &mut rng);
-        assert_eq!(b, CropBox { left: 47, top: 0, width: 5, height: 4 });
+        assert_eq!(
+            b,
+            CropBox {
+                left: 47,
+                top: 0,
+                width: 5,
+                height: 4
+            }
+        );
     }
 
     #[test]
     fn full_crop_at_the_same_size_is_the_identity() {
         let image = pattern(9, 7);
-        let same = resized_crop(&image, CropBox { left: 0, top: 0, width: 9, height: 7 }, 9);
+        let same = resized_crop(
+            &image,
+            CropBox {
+                left: 0,
+                top: 0,
+                width: 9,
+                height: 7,
+            },
+            9,
+        );
         // The square output of a 9×7 source is resampled; a square source must come back exactly.
         let square = pattern(8, 8);
-        let back = resized_crop(&square, CropBox { left: 0, top: 0, width: 8, height: 8 }, 8);
+        let back = resized_crop(
+            &square,
+            CropBox {
+                left: 0,
+                top: 0,
+                width: 8,
+                height: 8,
+            },
+            8,
+        );
         assert_eq!(back, square);
         assert_eq!((same.width, same.height), (9, 9));
     }
@@ -499,7 +566,8 @@ mod tests {
 
     #[test]
     fn normalize_uses_mean_and_std() {
-        let augmenter = Augmenter::new(AugmentConfig::new().with_mean([0.5; 3]).with_std([0.25; 3]));
+        let augmenter =
+            Augmenter::new(AugmentConfig::new().with_mean([0.5; 3]).with_std([0.25; 3]));
         let mut image = Image::zeros(1, 1);
         image.data = vec![1.0, 0.5, 0.0];
         augmenter.normalize(&mut image);

@@ -19,7 +19,9 @@ use super::image::Image;
 
 /// A generator seeded from the seed, the item and the draw, mixed by SplitMix64.
 pub fn item_rng(seed: u64, index: usize, draw: u64) -> StdRng {
-    let mut x = seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ draw.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    let mut x = seed
+        ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ draw.wrapping_mul(0xD1B5_4A32_D192_ED03);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     StdRng::seed_from_u64(x ^ (x >> 31))
@@ -45,9 +47,18 @@ pub struct ViewPairDataset {
 impl ViewPairDataset {
     /// Pairs of views of `images`. When the last batch of `batch_size` would hold a single image
     /// (no negative for NT-Xent), the last image is left out.
-    pub fn new(images: Arc<ImageDataset>, augmenter: Augmenter, seed: u64, batch_size: usize) -> Self {
+    pub fn new(
+        images: Arc<ImageDataset>,
+        augmenter: Augmenter,
+        seed: u64,
+        batch_size: usize,
+    ) -> Self {
         let n = images.len();
-        let len = if batch_size > 1 && n % batch_size == 1 { n - 1 } else { n };
+        let len = if batch_size > 1 && n % batch_size == 1 {
+            n - 1
+        } else {
+            n
+        };
         Self {
             draws: (0..n).map(|_| AtomicU64::new(0)).collect(),
             images,
@@ -70,7 +81,11 @@ impl Dataset<ViewPair> for ViewPairDataset {
         let mut second = self.augmenter.view(image, &mut rng);
         self.augmenter.normalize(&mut first);
         self.augmenter.normalize(&mut second);
-        Some(ViewPair { first, second, label: self.images.labels[index] })
+        Some(ViewPair {
+            first,
+            second,
+            label: self.images.labels[index],
+        })
     }
 
     fn len(&self) -> usize {
@@ -128,7 +143,10 @@ fn stack<B: Backend>(images: Vec<&Image>, device: &Device<B>) -> Tensor<B, 4> {
     Tensor::from_data(TensorData::new(data, [images.len(), 3, h, w]), device)
 }
 
-fn labels<B: Backend>(labels: impl Iterator<Item = usize>, device: &Device<B>) -> Tensor<B, 1, Int> {
+fn labels<B: Backend>(
+    labels: impl Iterator<Item = usize>,
+    device: &Device<B>,
+) -> Tensor<B, 1, Int> {
     let labels: Vec<i64> = labels.map(|l| l as i64).collect();
     let n = labels.len();
     Tensor::from_data(TensorData::new(labels, [n]), device)
@@ -140,7 +158,11 @@ pub struct ViewPairBatcher;
 
 impl<B: Backend> Batcher<B, ViewPair, ViewPairBatch<B>> for ViewPairBatcher {
     fn batch(&self, items: Vec<ViewPair>, device: &Device<B>) -> ViewPairBatch<B> {
-        let views = items.iter().map(|p| &p.first).chain(items.iter().map(|p| &p.second)).collect();
+        let views = items
+            .iter()
+            .map(|p| &p.first)
+            .chain(items.iter().map(|p| &p.second))
+            .collect();
         ViewPairBatch {
             views: stack(views, device),
             labels: labels(items.iter().map(|p| p.label), device),
@@ -183,25 +205,37 @@ mod tests {
         // A second draw of the same image (the next epoch) gives new views.
         assert_ne!(a.get(0).unwrap().first, a_first[0]);
         let pair = b.get(2).unwrap();
-        assert_ne!(pair.first, pair.second, "the two views are independent draws");
+        assert_ne!(
+            pair.first, pair.second,
+            "the two views are independent draws"
+        );
     }
 
     #[test]
     fn a_single_image_last_batch_is_left_out() {
         let images = Arc::new(synthetic::generate(9, 8, 0));
         let augmenter = Augmenter::new(AugmentConfig::new().with_size(8));
-        assert_eq!(ViewPairDataset::new(images.clone(), augmenter.clone(), 0, 4).len(), 8);
+        assert_eq!(
+            ViewPairDataset::new(images.clone(), augmenter.clone(), 0, 4).len(),
+            8
+        );
         assert_eq!(ViewPairDataset::new(images, augmenter, 0, 3).len(), 9);
     }
 
     #[test]
     fn batches_stack_first_views_then_second_views() {
         let images = Arc::new(synthetic::generate(3, 8, 0));
-        let dataset = ViewPairDataset::new(images, Augmenter::new(AugmentConfig::new().with_size(8)), 1, 3);
+        let dataset = ViewPairDataset::new(
+            images,
+            Augmenter::new(AugmentConfig::new().with_size(8)),
+            1,
+            3,
+        );
         let items: Vec<ViewPair> = (0..3).map(|i| dataset.get(i).unwrap()).collect();
-        let batch: ViewPairBatch<NdArray> = ViewPairBatcher.batch(items.clone(), &Default::default());
+        let batch: ViewPairBatch<NdArray> =
+            ViewPairBatcher.batch(items.clone(), &Default::default());
         assert_eq!(batch.views.dims(), [6, 3, 8, 8]);
-        let row4 = batch.views.slice([4..5]).into_data().to_vec::<f32>().unwrap();
+        let row4 = batch.views.slice(4..5).into_data().to_vec::<f32>().unwrap();
         assert_eq!(row4, items[1].second.data);
     }
 }

@@ -77,13 +77,16 @@ pub fn load_splits(dir: &Path, skip_corrupt: bool) -> Result<DataSplits, DataErr
     if !dir.is_dir() {
         return Err(DataError::Invalid {
             path: dir.to_path_buf(),
-            reason: "not a folder (expected class folders, labels.csv or CIFAR-10 binary batches)".into(),
+            reason: "not a folder (expected class folders, labels.csv or CIFAR-10 binary batches)"
+                .into(),
         });
     }
     let csv = dir.join("labels.csv");
     if csv.is_file() {
         let train = load_csv(&csv, Some("train"), skip_corrupt)?;
-        let test = load_csv(&csv, Some("test"), skip_corrupt).ok().filter(|d| !d.is_empty());
+        let test = load_csv(&csv, Some("test"), skip_corrupt)
+            .ok()
+            .filter(|d| !d.is_empty());
         return Ok(DataSplits { train, test });
     }
     let batches: Vec<PathBuf> = (1..=5)
@@ -94,14 +97,22 @@ pub fn load_splits(dir: &Path, skip_corrupt: bool) -> Result<DataSplits, DataErr
         let test_file = dir.join("test_batch.bin");
         return Ok(DataSplits {
             train: load_cifar_binary(&batches)?,
-            test: if test_file.is_file() { Some(load_cifar_binary(&[test_file])?) } else { None },
+            test: if test_file.is_file() {
+                Some(load_cifar_binary(&[test_file])?)
+            } else {
+                None
+            },
         });
     }
     if dir.join("train").is_dir() {
         let test_dir = dir.join("test");
         return Ok(DataSplits {
             train: load_folder(&dir.join("train"), skip_corrupt)?,
-            test: if test_dir.is_dir() { Some(load_folder(&test_dir, skip_corrupt)?) } else { None },
+            test: if test_dir.is_dir() {
+                Some(load_folder(&test_dir, skip_corrupt)?)
+            } else {
+                None
+            },
         });
     }
     Ok(DataSplits {
@@ -121,7 +132,13 @@ pub fn load_folder(dir: &Path, skip_corrupt: bool) -> Result<ImageDataset, DataE
     let mut files = Vec::new();
     let mut class_names = Vec::new();
     for (label, class_dir) in classes.iter().enumerate() {
-        class_names.push(class_dir.file_name().unwrap_or_default().to_string_lossy().into_owned());
+        class_names.push(
+            class_dir
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+        );
         let mut entries: Vec<PathBuf> = std::fs::read_dir(class_dir)
             .map_err(io_error(class_dir))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -141,11 +158,18 @@ pub fn load_folder(dir: &Path, skip_corrupt: bool) -> Result<ImageDataset, DataE
 
 /// A CSV with a header naming at least `path` (relative to the CSV's folder) and `label`
 /// (an integer), and optionally `split`; with `split` given, only its rows are loaded.
-pub fn load_csv(csv: &Path, split: Option<&str>, skip_corrupt: bool) -> Result<ImageDataset, DataError> {
+pub fn load_csv(
+    csv: &Path,
+    split: Option<&str>,
+    skip_corrupt: bool,
+) -> Result<ImageDataset, DataError> {
     let text = std::fs::read_to_string(csv).map_err(io_error(csv))?;
     let mut lines = text.lines().enumerate();
     let Some((_, header)) = lines.next() else {
-        return Err(DataError::Invalid { path: csv.into(), reason: "empty file (expected a header `path,label[,split]`)".into() });
+        return Err(DataError::Invalid {
+            path: csv.into(),
+            reason: "empty file (expected a header `path,label[,split]`)".into(),
+        });
     };
     let columns: Vec<&str> = header.split(',').map(str::trim).collect();
     let find = |name: &str| columns.iter().position(|c| *c == name);
@@ -166,18 +190,29 @@ pub fn load_csv(csv: &Path, split: Option<&str>, skip_corrupt: bool) -> Result<I
             continue;
         }
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        let malformed = |reason: String| DataError::Malformed { path: csv.into(), line: index + 1, reason };
+        let malformed = |reason: String| DataError::Malformed {
+            path: csv.into(),
+            line: index + 1,
+            reason,
+        };
         if fields.len() != columns.len() {
-            return Err(malformed(format!("expected {} fields like the header, got {}", columns.len(), fields.len())));
+            return Err(malformed(format!(
+                "expected {} fields like the header, got {}",
+                columns.len(),
+                fields.len()
+            )));
         }
         if let (Some(col), Some(wanted)) = (split_col, split) {
             if fields[col] != wanted {
                 continue;
             }
         }
-        let label: usize = fields[label_col]
-            .parse()
-            .map_err(|_| malformed(format!("label `{}` is not a non-negative integer", fields[label_col])))?;
+        let label: usize = fields[label_col].parse().map_err(|_| {
+            malformed(format!(
+                "label `{}` is not a non-negative integer",
+                fields[label_col]
+            ))
+        })?;
         if let Some(col) = name_col {
             if class_names.len() <= label {
                 class_names.resize(label + 1, String::new());
@@ -189,7 +224,12 @@ pub fn load_csv(csv: &Path, split: Option<&str>, skip_corrupt: bool) -> Result<I
     if files.is_empty() {
         return Err(DataError::Invalid {
             path: csv.into(),
-            reason: format!("no rows{}", split.map(|s| format!(" with split `{s}`")).unwrap_or_default()),
+            reason: format!(
+                "no rows{}",
+                split
+                    .map(|s| format!(" with split `{s}`"))
+                    .unwrap_or_default()
+            ),
         });
     }
     decode_all(files, class_names, skip_corrupt)
@@ -199,9 +239,20 @@ pub fn load_csv(csv: &Path, split: Option<&str>, skip_corrupt: bool) -> Result<I
 pub fn load_cifar_binary(files: &[PathBuf]) -> Result<ImageDataset, DataError> {
     const RECORD: usize = 1 + 3 * 32 * 32;
     let mut dataset = ImageDataset {
-        class_names: ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-            .map(String::from)
-            .to_vec(),
+        class_names: [
+            "airplane",
+            "automobile",
+            "bird",
+            "cat",
+            "deer",
+            "dog",
+            "frog",
+            "horse",
+            "ship",
+            "truck",
+        ]
+        .map(String::from)
+        .to_vec(),
         ..Default::default()
     };
     for file in files {
@@ -209,14 +260,20 @@ pub fn load_cifar_binary(files: &[PathBuf]) -> Result<ImageDataset, DataError> {
         if bytes.is_empty() || bytes.len() % RECORD != 0 {
             return Err(DataError::Invalid {
                 path: file.clone(),
-                reason: format!("{} bytes is not a whole number of {RECORD}-byte CIFAR-10 records (truncated?)", bytes.len()),
+                reason: format!(
+                    "{} bytes is not a whole number of {RECORD}-byte CIFAR-10 records (truncated?)",
+                    bytes.len()
+                ),
             });
         }
         for (i, record) in bytes.chunks_exact(RECORD).enumerate() {
             if record[0] > 9 {
                 return Err(DataError::Invalid {
                     path: file.clone(),
-                    reason: format!("record {i} has label {} (CIFAR-10 labels are 0-9)", record[0]),
+                    reason: format!(
+                        "record {i} has label {} (CIFAR-10 labels are 0-9)",
+                        record[0]
+                    ),
                 });
             }
             dataset.labels.push(record[0] as usize);
@@ -232,7 +289,10 @@ pub fn load_cifar_binary(files: &[PathBuf]) -> Result<ImageDataset, DataError> {
 
 fn decode(path: &Path) -> Result<RgbImage, DataError> {
     let bytes = std::fs::read(path).map_err(io_error(path))?;
-    let corrupt = |reason: String| DataError::Corrupt { path: path.to_path_buf(), reason };
+    let corrupt = |reason: String| DataError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
     if bytes.is_empty() {
         return Err(corrupt("empty file".into()));
     }
@@ -244,17 +304,29 @@ fn decode(path: &Path) -> Result<RgbImage, DataError> {
 }
 
 /// Decodes `files` on all cores, keeping their order.
-fn decode_all(files: Vec<(PathBuf, usize)>, class_names: Vec<String>, skip_corrupt: bool) -> Result<ImageDataset, DataError> {
+fn decode_all(
+    files: Vec<(PathBuf, usize)>,
+    class_names: Vec<String>,
+    skip_corrupt: bool,
+) -> Result<ImageDataset, DataError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = files.len().div_ceil(threads).max(1);
     let decoded: Vec<Result<RgbImage, DataError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = files
             .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|(p, _)| decode(p)).collect::<Vec<_>>()))
+            .map(|part| {
+                scope.spawn(move || part.iter().map(|(p, _)| decode(p)).collect::<Vec<_>>())
+            })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("decoder thread")).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("decoder thread"))
+            .collect()
     });
-    let mut dataset = ImageDataset { class_names, ..Default::default() };
+    let mut dataset = ImageDataset {
+        class_names,
+        ..Default::default()
+    };
     for ((path, label), result) in files.into_iter().zip(decoded) {
         match result {
             Ok(rgb) => {

@@ -30,7 +30,11 @@ impl Image {
                 data[c * plane + i] = pixel[c] as f32 / 255.0;
             }
         }
-        Self { width, height, data }
+        Self {
+            width,
+            height,
+            data,
+        }
     }
 
     /// Converts back to 8-bit RGB (values clamped to `[0, 1]`), e.g. to write a PNG.
@@ -38,7 +42,9 @@ impl Image {
         let plane = self.width * self.height;
         RgbImage::from_fn(self.width as u32, self.height as u32, |x, y| {
             let i = y as usize * self.width + x as usize;
-            image::Rgb(std::array::from_fn(|c| (self.data[c * plane + i].clamp(0.0, 1.0) * 255.0).round() as u8))
+            image::Rgb(std::array::from_fn(|c| {
+                (self.data[c * plane + i].clamp(0.0, 1.0) * 255.0).round() as u8
+            }))
         })
     }
 
@@ -57,7 +63,11 @@ impl Image {
     pub fn luma(&self) -> Vec<f32> {
         let plane = self.width * self.height;
         (0..plane)
-            .map(|i| 0.299 * self.data[i] + 0.587 * self.data[plane + i] + 0.114 * self.data[2 * plane + i])
+            .map(|i| {
+                0.299 * self.data[i]
+                    + 0.587 * self.data[plane + i]
+                    + 0.114 * self.data[2 * plane + i]
+            })
             .collect()
     }
 }

@@ -14,7 +14,8 @@ use super::image::Image;
 
 /// The classes, by label id.
 pub const CLASS_NAMES: [&str; 10] = [
-    "disk", "square", "triangle", "ring", "cross", "stripes", "checker", "diagonal", "dots", "frame",
+    "disk", "square", "triangle", "ring", "cross", "stripes", "checker", "diagonal", "dots",
+    "frame",
 ];
 
 /// `count` images of side `size` drawn from `seed`, classes balanced and interleaved.
@@ -42,7 +43,10 @@ fn inside(label: usize, u: f32, v: f32, frequency: f32) -> bool {
         3 => (0.55..0.9).contains(&r),
         4 => (u.abs() < 0.25 && v.abs() < 0.9) || (v.abs() < 0.25 && u.abs() < 0.9),
         5 => r < 1.0 && (v * frequency).rem_euclid(2.0) < 1.0,
-        6 => r < 1.0 && (((u * frequency).floor() + (v * frequency).floor()) as i32).rem_euclid(2) == 0,
+        6 => {
+            r < 1.0
+                && (((u * frequency).floor() + (v * frequency).floor()) as i32).rem_euclid(2) == 0
+        }
         7 => (u - v).abs() < 0.3 && r < 1.0,
         8 => {
             let d1 = ((u - 0.45).powi(2) + (v - 0.45).powi(2)).sqrt();
@@ -73,12 +77,20 @@ fn draw(label: usize, size: usize, rng: &mut StdRng) -> Image {
         foreground = random_color(rng);
     }
     if (luma(foreground) - luma(background)).abs() < 0.25 {
-        foreground = if luma(background) > 0.5 { [0.05; 3] } else { [0.95; 3] };
+        foreground = if luma(background) > 0.5 {
+            [0.05; 3]
+        } else {
+            [0.95; 3]
+        };
     }
     let scale = rng.random_range(0.28..0.45) * size as f32;
     let cx = size as f32 * rng.random_range(0.35..0.65);
     let cy = size as f32 * rng.random_range(0.35..0.65);
-    let angle: f32 = if matches!(label, 0 | 3) { 0.0 } else { rng.random_range(-0.5..0.5) };
+    let angle: f32 = if matches!(label, 0 | 3) {
+        0.0
+    } else {
+        rng.random_range(-0.5..0.5)
+    };
     let (sin, cos) = angle.sin_cos();
     let frequency = rng.random_range(2.0..3.0);
     let noise = 0.06;
@@ -88,10 +100,14 @@ fn draw(label: usize, size: usize, rng: &mut StdRng) -> Image {
         for x in 0..size {
             let (dx, dy) = ((x as f32 + 0.5 - cx) / scale, (y as f32 + 0.5 - cy) / scale);
             let (u, v) = (cos * dx + sin * dy, -sin * dx + cos * dy);
-            let color = if inside(label, u, v, frequency) { foreground } else { background };
-            for c in 0..3 {
+            let color = if inside(label, u, v, frequency) {
+                foreground
+            } else {
+                background
+            };
+            for (c, value) in color.into_iter().enumerate() {
                 let jitter: f32 = rng.random_range(-noise..noise);
-                image.data[c * plane + y * size + x] = (color[c] + jitter).clamp(0.0, 1.0);
+                image.data[c * plane + y * size + x] = (value + jitter).clamp(0.0, 1.0);
             }
         }
     }
@@ -112,7 +128,10 @@ mod tests {
         for class in 0..10 {
             assert_eq!(a.labels.iter().filter(|&&l| l == class).count(), 4);
         }
-        assert!(a.images.iter().all(|im| im.width == 32 && im.data.iter().all(|v| (0.0..=1.0).contains(v))));
+        assert!(a
+            .images
+            .iter()
+            .all(|im| im.width == 32 && im.data.iter().all(|v| (0.0..=1.0).contains(v))));
     }
 
     #[test]
@@ -123,7 +142,11 @@ mod tests {
             let luma = image.luma();
             let mean = luma.iter().sum::<f32>() / luma.len() as f32;
             let spread = luma.iter().map(|v| (v - mean).abs()).sum::<f32>() / luma.len() as f32;
-            assert!(spread > 0.03, "class {} is not visible (spread {spread})", CLASS_NAMES[*label]);
+            assert!(
+                spread > 0.03,
+                "class {} is not visible (spread {spread})",
+                CLASS_NAMES[*label]
+            );
         }
     }
 }
