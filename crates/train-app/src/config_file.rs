@@ -1,5 +1,6 @@
-//! Config files: the same `#[derive(Config)]` structs as the code, in TOML or JSON, with
-//! unknown keys rejected so that a typo never silently falls back to a default.
+//! Config files: the same `#[derive(Config)]` structs as the code, in TOML or JSON. A file
+//! gives only the keys it changes — the rest come from the defaults — and an unknown key is
+//! an error, so that a typo never silently falls back to a default.
 
 use std::path::Path;
 
@@ -7,29 +8,83 @@ use anyhow::{bail, Context, Result};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
-/// Reads `path` (`.toml`, or JSON otherwise) into `C`, refusing keys `C` does not have.
-pub fn load<C: Serialize + DeserializeOwned>(path: &Path) -> Result<C> {
+/// Reads `path` (`.toml`, or JSON otherwise) over `defaults`, refusing keys `C` does not have.
+pub fn load<C: Serialize + DeserializeOwned>(path: &Path, defaults: &C) -> Result<C> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
     let is_toml = path.extension().is_some_and(|ext| ext == "toml");
-    parse(&text, is_toml).with_context(|| format!("invalid config file {}", path.display()))
+    parse(&text, is_toml, defaults)
+        .with_context(|| format!("invalid config file {}", path.display()))
 }
 
-/// Parses config text (TOML or JSON) into `C`, refusing unknown keys.
-pub fn parse<C: Serialize + DeserializeOwned>(text: &str, is_toml: bool) -> Result<C> {
+/// Parses config text (TOML or JSON) over `defaults`, refusing unknown keys.
+pub fn parse<C: Serialize + DeserializeOwned>(
+    text: &str,
+    is_toml: bool,
+    defaults: &C,
+) -> Result<C> {
     let given: Value = if is_toml {
         let table: toml::Table = toml::from_str(text).context("not valid TOML")?;
         serde_json::to_value(table)?
     } else {
         serde_json::from_str(text).context("not valid JSON")?
     };
-    let config: C = serde_json::from_value(given.clone())
-        .context("a key has the wrong type or a required key is missing")?;
-    let known = serde_json::to_value(&config)?;
-    if let Some(key) = first_unknown_key(&given, &known, "") {
+    let mut merged = serde_json::to_value(defaults)?;
+    if let Some(key) = first_unknown_key(&given, &merged, "") {
         bail!("unknown key `{key}` (not a field of this config; check its spelling)");
     }
-    Ok(config)
+    merge(&mut merged, given);
+    serde_json::from_value(merged).context("a key has the wrong type")
+}
+
+/// Overwrites `base` with `update`, recursing into objects present in both.
+fn merge(base: &mut Value, update: Value) {
+    match (base, update) {
+        (Value::Object(base), Value::Object(update)) => {
+            for (key, value) in update {
+                match base.get_mut(&key) {
+                    Some(slot) => merge(slot, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (slot, value) => *slot = value,
+    }
+}
+
+/// The dotted path of the first value that differs between two configs, if any.
+pub fn first_difference<C: Serialize>(a: &C, b: &C) -> Result<Option<String>> {
+    fn walk(a: &Value, b: &Value, prefix: &str) -> Option<String> {
+        match (a, b) {
+            (Value::Object(a), Value::Object(b)) => a
+                .iter()
+                .find_map(|(key, value)| {
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    match b.get(key) {
+                        Some(other) => walk(value, other, &path),
+                        None => Some(path),
+                    }
+                })
+                .or_else(|| {
+                    b.keys()
+                        .find(|k| !a.contains_key(*k))
+                        .map(|k| format!("{prefix}{}{k}", if prefix.is_empty() { "" } else { "." }))
+                }),
+            _ if a == b => None,
+            _ => Some(prefix.to_string()),
+        }
+    }
+    Ok(walk(
+        &serde_json::to_value(a)?,
+        &serde_json::to_value(b)?,
+        "",
+    ))
 }
 
 /// The dotted path of the first key of `given` that is absent from `known`.
@@ -63,16 +118,11 @@ mod tests {
 
     #[test]
     fn toml_and_json_give_the_same_config() {
-        let from_toml: WarmupScheduleConfig = parse(
-            "peak_lr = 0.5\ntotal_steps = 100\ndecay = \"Linear\"\n",
-            true,
-        )
-        .unwrap();
-        let from_json: WarmupScheduleConfig = parse(
-            r#"{"peak_lr": 0.5, "total_steps": 100, "decay": "Linear"}"#,
-            false,
-        )
-        .unwrap();
+        let defaults = WarmupScheduleConfig::new(1.0, 1);
+        let toml_text = "peak_lr = 0.5\ntotal_steps = 100\ndecay = \"Linear\"\n";
+        let from_toml: WarmupScheduleConfig = parse(toml_text, true, &defaults).unwrap();
+        let json_text = r#"{"peak_lr": 0.5, "total_steps": 100, "decay": "Linear"}"#;
+        let from_json: WarmupScheduleConfig = parse(json_text, false, &defaults).unwrap();
         assert_eq!(from_toml.decay, LrDecay::Linear);
         assert_eq!(from_toml.to_string(), from_json.to_string());
         assert_eq!(
@@ -82,14 +132,28 @@ mod tests {
     }
 
     #[test]
+    fn first_difference_names_the_dotted_key() {
+        let a = WarmupScheduleConfig::new(0.5, 100);
+        assert_eq!(first_difference(&a, &a.clone()).unwrap(), None);
+        let b = a.clone().with_warmup_steps(3);
+        assert_eq!(
+            first_difference(&a, &b).unwrap().as_deref(),
+            Some("warmup_steps")
+        );
+    }
+
+    #[test]
     fn unknown_and_mistyped_keys_are_errors() {
-        let err = parse::<NtXentConfig>("temprature = 0.1", true).unwrap_err();
+        let defaults = NtXentConfig::new();
+        let err = parse("temprature = 0.1", true, &defaults).unwrap_err();
         assert!(
             format!("{err:#}").contains("unknown key `temprature`"),
             "{err:#}"
         );
-        let err = parse::<NtXentConfig>(r#"{"temperature": "hot"}"#, false).unwrap_err();
+        let err = parse(r#"{"temperature": "hot"}"#, false, &defaults).unwrap_err();
         assert!(format!("{err:#}").contains("wrong type"), "{err:#}");
-        assert!(parse::<NtXentConfig>("temperature = ", true).is_err());
+        assert!(parse("temperature = ", true, &defaults).is_err());
+        let changed = parse(r#"{"temperature": 0.2}"#, false, &defaults).unwrap();
+        assert_eq!(changed.temperature, 0.2);
     }
 }

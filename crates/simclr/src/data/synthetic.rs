@@ -1,8 +1,9 @@
 //! The embedded default dataset: procedurally drawn shapes, generated from a seed, so that
 //! `train-app simclr train` needs no download and still has something real to learn.
 //!
-//! Ten classes of shape or texture, each drawn with random foreground and background colours,
-//! position, size, rotation and pixel noise. Colour carries no class information, so a useful
+//! Ten classes of shape or texture, each drawn with foreground and background colours from a
+//! small palette, random position, size, rotation and pixel noise. Colour carries no class
+//! information and, with few colours, barely tells images apart either, so a useful
 //! representation must be colour-invariant and shape-sensitive — what SimCLR's colour
 //! distortion and cropping teach.
 
@@ -60,29 +61,31 @@ fn inside(label: usize, u: f32, v: f32, frequency: f32) -> bool {
     }
 }
 
-fn random_color(rng: &mut StdRng) -> [f32; 3] {
-    [rng.random(), rng.random(), rng.random()]
+/// The colours shapes and backgrounds are drawn in.
+const PALETTE: [[f32; 3]; 8] = [
+    [0.9, 0.15, 0.1],
+    [0.1, 0.6, 0.2],
+    [0.15, 0.25, 0.85],
+    [0.95, 0.85, 0.2],
+    [0.1, 0.1, 0.1],
+    [0.95, 0.95, 0.95],
+    [0.6, 0.3, 0.7],
+    [0.2, 0.75, 0.8],
+];
+
+fn luma(c: [f32; 3]) -> f32 {
+    0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
 }
 
 fn draw(label: usize, size: usize, rng: &mut StdRng) -> Image {
-    let background = random_color(rng);
-    // Keep the shape visible in grayscale too: redraw the foreground until its luma differs
-    // enough from the background's (a dark or light one always does).
-    let luma = |c: [f32; 3]| 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2];
-    let mut foreground = random_color(rng);
-    for _ in 0..16 {
-        if (luma(foreground) - luma(background)).abs() >= 0.25 {
-            break;
+    // Foreground and background differ enough in luma to stay visible in grayscale too.
+    let (background, foreground) = loop {
+        let b = PALETTE[rng.random_range(0..PALETTE.len())];
+        let f = PALETTE[rng.random_range(0..PALETTE.len())];
+        if (luma(f) - luma(b)).abs() >= 0.2 {
+            break (b, f);
         }
-        foreground = random_color(rng);
-    }
-    if (luma(foreground) - luma(background)).abs() < 0.25 {
-        foreground = if luma(background) > 0.5 {
-            [0.05; 3]
-        } else {
-            [0.95; 3]
-        };
-    }
+    };
     let scale = rng.random_range(0.28..0.45) * size as f32;
     let cx = size as f32 * rng.random_range(0.35..0.65);
     let cy = size as f32 * rng.random_range(0.35..0.65);
