@@ -2,6 +2,7 @@
 //!
 //! - `ci`: format check, clippy with warnings denied, the whole test suite.
 //! - `bench core`: NT-Xent forward/backward timings on the CPU backends.
+//! - `bench simclr`: SimCLR training-step and augmentation throughput.
 
 use std::process::Command;
 
@@ -13,7 +14,7 @@ fn main() -> Result<()> {
         Some("ci") => ci(),
         Some("bench") => bench(args.get(1).map(String::as_str).unwrap_or("core")),
         _ => {
-            eprintln!("usage: cargo xtask ci | bench core");
+            eprintln!("usage: cargo xtask ci | bench [core|simclr|all]");
             bail!("unknown or missing task")
         }
     }
@@ -47,6 +48,8 @@ fn ci() -> Result<()> {
 fn bench(suite: &str) -> Result<()> {
     match suite {
         "core" => cargo(&["bench", "-p", "contrastive-core", "--bench", "nt_xent"]),
-        other => bail!("unknown benchmark suite `{other}` (available: core)"),
+        "simclr" => cargo(&["bench", "-p", "simclr", "--bench", "train_step"]),
+        "all" => bench("core").and_then(|_| bench("simclr")),
+        other => bail!("unknown benchmark suite `{other}` (available: core, simclr, all)"),
     }
 }
