@@ -1,8 +1,10 @@
 //! The same losses and a small conv + linear model give the same numbers (forward and
 //! backward, within 1e-4) on `ndarray` and `wgpu`.
 //!
-//! WGPU runs here on Mesa's software Vulkan driver (llvmpipe). Without any adapter the tests
-//! skip with a reason, unless `CONTRASTIVE_REQUIRE_WGPU=1` (set by `.ci/run`) makes that a failure.
+//! WGPU runs here on Mesa's software Vulkan driver (llvmpipe); `CUBECL_AUTOTUNE_LEVEL=minimal`
+//! (set by `.ci/run`) keeps kernel autotuning short. Without any adapter the tests skip with a
+//! reason, unless `CONTRASTIVE_REQUIRE_WGPU=1` (set by `.ci/run` when the driver is installed)
+//! makes that a failure.
 
 use burn::backend::{Autodiff, NdArray, Wgpu};
 use burn::module::Module;
@@ -23,10 +25,6 @@ const TOL: f64 = 1e-4;
 
 /// Whether a WGPU adapter answers; `None` (after printing why) means skip.
 fn wgpu_available() -> Option<()> {
-    std::env::set_var(
-        "CUBECL_AUTOTUNE_LEVEL",
-        std::env::var("CUBECL_AUTOTUNE_LEVEL").unwrap_or("minimal".into()),
-    );
     let probe = std::panic::catch_unwind(|| {
         Tensor::<Wgpu, 1>::ones([1], &Default::default()).into_scalar()
     });
