@@ -83,10 +83,14 @@ pub fn load_splits(dir: &Path, skip_corrupt: bool) -> Result<DataSplits, DataErr
     }
     let csv = dir.join("labels.csv");
     if csv.is_file() {
-        let train = load_csv(&csv, Some("train"), skip_corrupt)?;
-        let test = load_csv(&csv, Some("test"), skip_corrupt)
-            .ok()
-            .filter(|d| !d.is_empty());
+        let rows = read_csv_rows(&csv)?;
+        let has_split = rows.rows.iter().any(|r| r.split.is_some());
+        let train = rows.select(&csv, has_split.then_some("train"), skip_corrupt)?;
+        let test = if rows.rows.iter().any(|r| r.split.as_deref() == Some("test")) {
+            Some(rows.select(&csv, Some("test"), skip_corrupt)?)
+        } else {
+            None
+        };
         return Ok(DataSplits { train, test });
     }
     let batches: Vec<PathBuf> = (1..=5)
@@ -157,12 +161,59 @@ pub fn load_folder(dir: &Path, skip_corrupt: bool) -> Result<ImageDataset, DataE
 }
 
 /// A CSV with a header naming at least `path` (relative to the CSV's folder) and `label`
-/// (an integer), and optionally `split`; with `split` given, only its rows are loaded.
+/// (an integer), and optionally `split` and `class_name`; with `split` given, only its rows
+/// are loaded.
 pub fn load_csv(
     csv: &Path,
     split: Option<&str>,
     skip_corrupt: bool,
 ) -> Result<ImageDataset, DataError> {
+    read_csv_rows(csv)?.select(csv, split, skip_corrupt)
+}
+
+/// One row of a labels CSV.
+struct CsvRow {
+    path: PathBuf,
+    label: usize,
+    split: Option<String>,
+}
+
+/// All rows of a labels CSV, checked, with the class names it gives.
+struct CsvRows {
+    rows: Vec<CsvRow>,
+    class_names: Vec<String>,
+}
+
+impl CsvRows {
+    /// Decodes the rows of `split` (all rows when `None`).
+    fn select(
+        &self,
+        csv: &Path,
+        split: Option<&str>,
+        skip_corrupt: bool,
+    ) -> Result<ImageDataset, DataError> {
+        let files: Vec<(PathBuf, usize)> = self
+            .rows
+            .iter()
+            .filter(|row| split.is_none() || row.split.as_deref() == split)
+            .map(|row| (row.path.clone(), row.label))
+            .collect();
+        if files.is_empty() {
+            return Err(DataError::Invalid {
+                path: csv.into(),
+                reason: format!(
+                    "no rows{}",
+                    split
+                        .map(|s| format!(" with split `{s}`"))
+                        .unwrap_or_default()
+                ),
+            });
+        }
+        decode_all(files, self.class_names.clone(), skip_corrupt)
+    }
+}
+
+fn read_csv_rows(csv: &Path) -> Result<CsvRows, DataError> {
     let text = std::fs::read_to_string(csv).map_err(io_error(csv))?;
     let mut lines = text.lines().enumerate();
     let Some((_, header)) = lines.next() else {
@@ -180,10 +231,9 @@ pub fn load_csv(
             reason: format!("header must name `path` and `label` columns, got `{header}`"),
         });
     };
-    let split_col = find("split");
-    let name_col = find("class_name");
+    let (split_col, name_col) = (find("split"), find("class_name"));
     let root = csv.parent().unwrap_or(Path::new("."));
-    let mut files = Vec::new();
+    let mut rows = Vec::new();
     let mut class_names: Vec<String> = Vec::new();
     for (index, line) in lines {
         if line.trim().is_empty() {
@@ -202,11 +252,6 @@ pub fn load_csv(
                 fields.len()
             )));
         }
-        if let (Some(col), Some(wanted)) = (split_col, split) {
-            if fields[col] != wanted {
-                continue;
-            }
-        }
         let label: usize = fields[label_col].parse().map_err(|_| {
             malformed(format!(
                 "label `{}` is not a non-negative integer",
@@ -219,20 +264,13 @@ pub fn load_csv(
             }
             class_names[label] = fields[col].to_string();
         }
-        files.push((root.join(fields[path_col]), label));
-    }
-    if files.is_empty() {
-        return Err(DataError::Invalid {
-            path: csv.into(),
-            reason: format!(
-                "no rows{}",
-                split
-                    .map(|s| format!(" with split `{s}`"))
-                    .unwrap_or_default()
-            ),
+        rows.push(CsvRow {
+            path: root.join(fields[path_col]),
+            label,
+            split: split_col.map(|col| fields[col].to_string()),
         });
     }
-    decode_all(files, class_names, skip_corrupt)
+    Ok(CsvRows { rows, class_names })
 }
 
 /// CIFAR-10 binary batches: records of one label byte and 3 × 32 × 32 planar RGB bytes.
@@ -344,4 +382,91 @@ fn decode_all(
         });
     }
     Ok(dataset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("simclr-data-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn cifar_binary_records_and_truncation() {
+        let dir = scratch("cifar");
+        let mut bytes = Vec::new();
+        for label in [3u8, 7] {
+            bytes.push(label);
+            bytes.extend((0..3072).map(|i| (i % 256) as u8));
+        }
+        let file = dir.join("data_batch_1.bin");
+        std::fs::write(&file, &bytes).unwrap();
+        let splits = load_splits(&dir, false).unwrap();
+        assert_eq!(splits.train.labels, vec![3, 7]);
+        assert!(splits.test.is_none());
+        let image = &splits.train.images[1];
+        // Planar RGB: the first byte of the green plane is byte 1024 of the record's pixels.
+        assert_eq!((image.width, image.height), (32, 32));
+        assert_eq!(image.get(1, 0, 0), (1024 % 256) as f32 / 255.0);
+
+        std::fs::write(&file, &bytes[..5000]).unwrap();
+        let err = load_splits(&dir, false).unwrap_err().to_string();
+        assert!(
+            err.contains("data_batch_1.bin") && err.contains("truncated"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn csv_rows_are_checked_with_line_numbers() {
+        let dir = scratch("csv");
+        image::RgbImage::from_pixel(4, 4, image::Rgb([10, 20, 30]))
+            .save(dir.join("a.png"))
+            .unwrap();
+        let csv = dir.join("labels.csv");
+        std::fs::write(&csv, "path,label,split\na.png,0,train\na.png,1,test\n").unwrap();
+        let splits = load_splits(&dir, false).unwrap();
+        assert_eq!(
+            (splits.train.len(), splits.test.as_ref().unwrap().len()),
+            (1, 1)
+        );
+
+        std::fs::write(&csv, "path,label,split\na.png,0,train\na.png,x,train\n").unwrap();
+        let err = load_csv(&csv, Some("train"), false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("labels.csv:3") && err.contains("`x`"), "{err}");
+        std::fs::write(&csv, "path,label\na.png\n").unwrap();
+        let err = load_csv(&csv, None, false).unwrap_err().to_string();
+        assert!(
+            err.contains("labels.csv:2") && err.contains("expected 2 fields"),
+            "{err}"
+        );
+        std::fs::write(&csv, "file,class\n").unwrap();
+        assert!(load_csv(&csv, None, false)
+            .unwrap_err()
+            .to_string()
+            .contains("header"));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn empty_and_zero_size_images_are_named() {
+        let dir = scratch("empty");
+        std::fs::create_dir_all(dir.join("cls")).unwrap();
+        std::fs::write(dir.join("cls/empty.png"), b"").unwrap();
+        let err = load_folder(&dir, false).unwrap_err().to_string();
+        assert!(
+            err.contains("empty.png") && err.contains("empty file"),
+            "{err}"
+        );
+        let err = load_folder(&dir, true).unwrap_err().to_string();
+        assert!(err.contains("every image was unreadable"), "{err}");
+        std::fs::remove_dir_all(dir).ok();
+    }
 }
