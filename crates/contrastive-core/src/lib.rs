@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod nn;
 pub mod optim;
 pub mod similarity;
+pub mod text;
 pub mod train;
 
 #[cfg(test)]

@@ -1,6 +1,14 @@
-//! SimCSE — contrastive learning of sentence embeddings (Gao et al., 2021).
+//! SimCSE — contrastive learning of sentence embeddings (Gao et al., 2021), on Burn.
 //!
-//! Not implemented yet: the BERT encoder with Hugging Face weights, poolers, text datasets,
-//! training and STS evaluation are tracked as their own issue. The losses it will use —
-//! unsupervised (`N × N`) and supervised with hard negatives (`N × 2N`) — are already in
-//! `contrastive_core::loss` and verified against PyTorch.
+//! So far: the BERT encoder ([`model`]), loading of Hugging Face directories ([`loader`]) and
+//! the poolers ([`pooling`]), checked against PyTorch on all-MiniLM-L6-v2. The contrastive
+//! objectives are `contrastive_core::loss::{UnsupervisedSimCse, SupervisedSimCse}`; training,
+//! STS evaluation and export are still to come.
+
+pub mod config;
+pub mod loader;
+pub mod model;
+pub mod pooling;
+
+pub use config::BertConfig;
+pub use model::{Bert, BertInput};

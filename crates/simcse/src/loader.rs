@@ -1,0 +1,249 @@
+//! Loading a Hugging Face BERT directory: `config.json`, `model.safetensors` (keys with or
+//! without the `bert.` prefix; PyTorch's `[out, in]` linear layout) and `tokenizer.json`.
+//! Every failure names the file, the key and, for shapes, both sizes.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Param;
+use burn::nn::{Embedding, LayerNorm, Linear};
+use burn::tensor::{backend::Backend, Tensor, TensorData};
+use safetensors::{Dtype, SafeTensors};
+
+use crate::config::BertConfig;
+use crate::model::Bert;
+
+/// Why a model directory could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+    #[error("{path}: tensor `{key}` is missing")]
+    MissingTensor { path: PathBuf, key: String },
+    #[error("{path}: tensor `{key}` has shape {found:?}, but config.json implies {expected:?}")]
+    WrongShape {
+        path: PathBuf,
+        key: String,
+        found: Vec<usize>,
+        expected: Vec<usize>,
+    },
+}
+
+/// Reads `config.json` of a model directory.
+pub fn load_config(dir: &Path) -> Result<BertConfig, LoadError> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let config: BertConfig = serde_json::from_str(&text).map_err(|e| LoadError::Invalid {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    if config.hidden_act != "gelu" {
+        return Err(LoadError::Invalid {
+            path,
+            reason: format!(
+                "hidden_act `{}` is not supported (only `gelu`)",
+                config.hidden_act
+            ),
+        });
+    }
+    if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
+        return Err(LoadError::Invalid {
+            path,
+            reason: format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                config.hidden_size, config.num_attention_heads
+            ),
+        });
+    }
+    Ok(config)
+}
+
+/// Tensors of one safetensors file, looked up by their Hugging Face name.
+struct Weights<'a> {
+    path: &'a Path,
+    tensors: SafeTensors<'a>,
+    prefix: &'static str,
+}
+
+impl<'a> Weights<'a> {
+    fn tensor<B: Backend, const D: usize>(
+        &self,
+        key: &str,
+        expected: [usize; D],
+        device: &B::Device,
+    ) -> Result<Tensor<B, D>, LoadError> {
+        let name = format!("{}{key}", self.prefix);
+        let view = self
+            .tensors
+            .tensor(&name)
+            .map_err(|_| LoadError::MissingTensor {
+                path: self.path.into(),
+                key: name.clone(),
+            })?;
+        if view.shape() != expected {
+            return Err(LoadError::WrongShape {
+                path: self.path.into(),
+                key: name,
+                found: view.shape().to_vec(),
+                expected: expected.to_vec(),
+            });
+        }
+        let values: Vec<f32> = match view.dtype() {
+            Dtype::F32 => view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            other => {
+                return Err(LoadError::Invalid {
+                    path: self.path.into(),
+                    reason: format!(
+                        "tensor `{name}` is {other:?}; only F32 checkpoints are supported"
+                    ),
+                })
+            }
+        };
+        Ok(Tensor::from_data(TensorData::new(values, expected), device))
+    }
+
+    /// A PyTorch linear layer (`weight` `[out, in]`, `bias` `[out]`) into Burn's `[in, out]`.
+    fn linear<B: Backend>(
+        &self,
+        key: &str,
+        mut layer: Linear<B>,
+        device: &B::Device,
+    ) -> Result<Linear<B>, LoadError> {
+        let [d_in, d_out] = layer.weight.dims();
+        let weight: Tensor<B, 2> = self.tensor(&format!("{key}.weight"), [d_out, d_in], device)?;
+        layer.weight = Param::from_tensor(weight.transpose());
+        layer.bias = Some(Param::from_tensor(self.tensor(
+            &format!("{key}.bias"),
+            [d_out],
+            device,
+        )?));
+        Ok(layer)
+    }
+
+    fn layer_norm<B: Backend>(
+        &self,
+        key: &str,
+        mut norm: LayerNorm<B>,
+        device: &B::Device,
+    ) -> Result<LayerNorm<B>, LoadError> {
+        let [d] = norm.gamma.dims();
+        norm.gamma = Param::from_tensor(self.tensor(&format!("{key}.weight"), [d], device)?);
+        norm.beta = Some(Param::from_tensor(self.tensor(
+            &format!("{key}.bias"),
+            [d],
+            device,
+        )?));
+        Ok(norm)
+    }
+
+    fn embedding<B: Backend>(
+        &self,
+        key: &str,
+        mut embedding: Embedding<B>,
+        device: &B::Device,
+    ) -> Result<Embedding<B>, LoadError> {
+        let [rows, d] = embedding.weight.dims();
+        embedding.weight =
+            Param::from_tensor(self.tensor(&format!("{key}.weight"), [rows, d], device)?);
+        Ok(embedding)
+    }
+}
+
+/// Loads the encoder of a Hugging Face BERT directory (`config.json` + `model.safetensors`).
+pub fn load_bert<B: Backend>(
+    dir: &Path,
+    device: &B::Device,
+) -> Result<(BertConfig, Bert<B>), LoadError> {
+    let config = load_config(dir)?;
+    let path = dir.join("model.safetensors");
+    let bytes = std::fs::read(&path).map_err(|source| LoadError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let tensors = SafeTensors::deserialize(&bytes).map_err(|e| LoadError::Invalid {
+        path: path.clone(),
+        reason: format!("not a safetensors file: {e}"),
+    })?;
+    let prefix = if tensors.names().iter().any(|n| n.starts_with("bert.")) {
+        "bert."
+    } else {
+        ""
+    };
+    let weights = Weights {
+        path: &path,
+        tensors,
+        prefix,
+    };
+    let mut model = config.init::<B>(device);
+    let e = model.embeddings;
+    model.embeddings = crate::model::BertEmbeddings {
+        word_embeddings: weights.embedding(
+            "embeddings.word_embeddings",
+            e.word_embeddings,
+            device,
+        )?,
+        position_embeddings: weights.embedding(
+            "embeddings.position_embeddings",
+            e.position_embeddings,
+            device,
+        )?,
+        token_type_embeddings: weights.embedding(
+            "embeddings.token_type_embeddings",
+            e.token_type_embeddings,
+            device,
+        )?,
+        layer_norm: weights.layer_norm("embeddings.LayerNorm", e.layer_norm, device)?,
+        ..e
+    };
+    let mut layers = Vec::with_capacity(model.layers.len());
+    for (i, mut layer) in std::mem::take(&mut model.layers).into_iter().enumerate() {
+        let p = format!("encoder.layer.{i}");
+        layer.attention.query = weights.linear(
+            &format!("{p}.attention.self.query"),
+            layer.attention.query,
+            device,
+        )?;
+        layer.attention.key = weights.linear(
+            &format!("{p}.attention.self.key"),
+            layer.attention.key,
+            device,
+        )?;
+        layer.attention.value = weights.linear(
+            &format!("{p}.attention.self.value"),
+            layer.attention.value,
+            device,
+        )?;
+        layer.attention_output = weights.linear(
+            &format!("{p}.attention.output.dense"),
+            layer.attention_output,
+            device,
+        )?;
+        layer.attention_norm = weights.layer_norm(
+            &format!("{p}.attention.output.LayerNorm"),
+            layer.attention_norm,
+            device,
+        )?;
+        layer.intermediate = weights.linear(
+            &format!("{p}.intermediate.dense"),
+            layer.intermediate,
+            device,
+        )?;
+        layer.output = weights.linear(&format!("{p}.output.dense"), layer.output, device)?;
+        layer.output_norm =
+            weights.layer_norm(&format!("{p}.output.LayerNorm"), layer.output_norm, device)?;
+        layers.push(layer);
+    }
+    model.layers = layers;
+    Ok((config, model))
+}

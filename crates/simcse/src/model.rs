@@ -1,0 +1,178 @@
+//! The BERT encoder (Devlin et al. 2019): embeddings, then post-LayerNorm Transformer layers
+//! with exact GELU. Dropout on hidden states and attention probabilities is the only noise —
+//! SimCSE's "minimal augmentation".
+
+use burn::module::Module;
+use burn::nn::{
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear,
+    LinearConfig,
+};
+use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::{backend::Backend, Bool, Int, Tensor};
+
+use crate::config::BertConfig;
+
+/// Word, position and segment embeddings, summed and normalised.
+#[derive(Module, Debug)]
+pub struct BertEmbeddings<B: Backend> {
+    pub word_embeddings: Embedding<B>,
+    pub position_embeddings: Embedding<B>,
+    pub token_type_embeddings: Embedding<B>,
+    pub layer_norm: LayerNorm<B>,
+    pub(crate) dropout: Dropout,
+}
+
+/// Multi-head scaled dot-product self-attention with a padding mask.
+#[derive(Module, Debug)]
+pub struct BertSelfAttention<B: Backend> {
+    pub query: Linear<B>,
+    pub key: Linear<B>,
+    pub value: Linear<B>,
+    pub(crate) dropout: Dropout,
+    pub(crate) heads: usize,
+}
+
+/// One post-LN Transformer layer: `h ← LN(h + Attn(h))`, `h ← LN(h + W₂ GELU(W₁ h))`.
+#[derive(Module, Debug)]
+pub struct BertLayer<B: Backend> {
+    pub attention: BertSelfAttention<B>,
+    pub attention_output: Linear<B>,
+    pub attention_norm: LayerNorm<B>,
+    pub intermediate: Linear<B>,
+    pub output: Linear<B>,
+    pub output_norm: LayerNorm<B>,
+    pub(crate) dropout: Dropout,
+}
+
+/// The BERT encoder without its pooler.
+#[derive(Module, Debug)]
+pub struct Bert<B: Backend> {
+    pub embeddings: BertEmbeddings<B>,
+    pub layers: Vec<BertLayer<B>>,
+}
+
+/// A tokenised batch: ids, segment ids and the attention mask (1 for tokens, 0 for padding).
+#[derive(Debug, Clone)]
+pub struct BertInput<B: Backend> {
+    pub input_ids: Tensor<B, 2, Int>,
+    pub token_type_ids: Tensor<B, 2, Int>,
+    pub attention_mask: Tensor<B, 2, Int>,
+}
+
+impl BertConfig {
+    /// A randomly initialised encoder (weights are usually loaded from a checkpoint instead).
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Bert<B> {
+        let d = self.hidden_size;
+        let norm = || {
+            LayerNormConfig::new(d)
+                .with_epsilon(self.layer_norm_eps)
+                .init(device)
+        };
+        let hidden_dropout = || DropoutConfig::new(self.hidden_dropout_prob).init();
+        Bert {
+            embeddings: BertEmbeddings {
+                word_embeddings: EmbeddingConfig::new(self.vocab_size, d).init(device),
+                position_embeddings: EmbeddingConfig::new(self.max_position_embeddings, d)
+                    .init(device),
+                token_type_embeddings: EmbeddingConfig::new(self.type_vocab_size, d).init(device),
+                layer_norm: norm(),
+                dropout: hidden_dropout(),
+            },
+            layers: (0..self.num_hidden_layers)
+                .map(|_| BertLayer {
+                    attention: BertSelfAttention {
+                        query: LinearConfig::new(d, d).init(device),
+                        key: LinearConfig::new(d, d).init(device),
+                        value: LinearConfig::new(d, d).init(device),
+                        dropout: DropoutConfig::new(self.attention_probs_dropout_prob).init(),
+                        heads: self.num_attention_heads,
+                    },
+                    attention_output: LinearConfig::new(d, d).init(device),
+                    attention_norm: norm(),
+                    intermediate: LinearConfig::new(d, self.intermediate_size).init(device),
+                    output: LinearConfig::new(self.intermediate_size, d).init(device),
+                    output_norm: norm(),
+                    dropout: hidden_dropout(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl<B: Backend> BertSelfAttention<B> {
+    /// `softmax(QKᵀ/√d_h + mask) V` per head; `padding` is true at padded key positions.
+    fn forward(&self, x: Tensor<B, 3>, padding: Tensor<B, 4, Bool>) -> Tensor<B, 3> {
+        let [batch, len, d] = x.dims();
+        let head_dim = d / self.heads;
+        let split = |t: Tensor<B, 3>| {
+            t.reshape([batch, len, self.heads, head_dim])
+                .swap_dims(1, 2)
+        };
+        let q = split(self.query.forward(x.clone()));
+        let k = split(self.key.forward(x.clone()));
+        let v = split(self.value.forward(x));
+        let scores = q
+            .matmul(k.swap_dims(2, 3))
+            .div_scalar((head_dim as f64).sqrt());
+        let scores = scores.mask_fill(padding, f32::NEG_INFINITY);
+        let probs = self.dropout.forward(softmax(scores, 3));
+        probs.matmul(v).swap_dims(1, 2).reshape([batch, len, d])
+    }
+}
+
+impl<B: Backend> BertLayer<B> {
+    fn forward(&self, h: Tensor<B, 3>, padding: Tensor<B, 4, Bool>) -> Tensor<B, 3> {
+        let attended = self
+            .attention_output
+            .forward(self.attention.forward(h.clone(), padding));
+        let h = self
+            .attention_norm
+            .forward(h + self.dropout.forward(attended));
+        let expanded = gelu(self.intermediate.forward(h.clone()));
+        self.output_norm
+            .forward(h + self.dropout.forward(self.output.forward(expanded)))
+    }
+}
+
+impl<B: Backend> Bert<B> {
+    /// Hidden states of every layer: index 0 is the embedding output, the last is the final
+    /// layer, each `[batch, len, d]` (the poolers that average layers need them all).
+    pub fn forward_all(&self, input: &BertInput<B>) -> Vec<Tensor<B, 3>> {
+        let [batch, len] = input.input_ids.dims();
+        let device = input.input_ids.device();
+        let positions = Tensor::<B, 1, Int>::arange(0..len as i64, &device)
+            .reshape([1, len])
+            .expand([batch, len]);
+        let e = &self.embeddings;
+        let embedded = e.word_embeddings.forward(input.input_ids.clone())
+            + e.position_embeddings.forward(positions)
+            + e.token_type_embeddings
+                .forward(input.token_type_ids.clone());
+        let mut h = e.dropout.forward(e.layer_norm.forward(embedded));
+        let padding = input
+            .attention_mask
+            .clone()
+            .equal_elem(0)
+            .reshape([batch, 1, 1, len])
+            .expand([
+                batch,
+                self.layers.first().map_or(1, |l| l.attention.heads),
+                len,
+                len,
+            ]);
+        let mut states = Vec::with_capacity(self.layers.len() + 1);
+        states.push(h.clone());
+        for layer in &self.layers {
+            h = layer.forward(h, padding.clone());
+            states.push(h.clone());
+        }
+        states
+    }
+
+    /// The last layer's hidden states `[batch, len, d]`.
+    pub fn forward(&self, input: &BertInput<B>) -> Tensor<B, 3> {
+        self.forward_all(input)
+            .pop()
+            .expect("the embedding output is always there")
+    }
+}

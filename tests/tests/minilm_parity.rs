@@ -1,0 +1,135 @@
+//! Parity with the Python stack on real weights: for the sentences of
+//! `shared/fixtures/minilm_reference.json`, our token ids equal the reference ids and our
+//! `[CLS]`, masked-mean and normalised-mean embeddings of `shared/models/all-minilm-l6-v2`
+//! match PyTorch `transformers` / `sentence-transformers` within 1e-4 (ndarray, f32).
+//! All sentences go through as one padded batch, so the padding mask is exercised too.
+
+use burn::backend::NdArray;
+use contrastive_core::similarity::l2_normalize;
+use contrastive_core::text::TextTokenizer;
+use contrastive_tests::{assert_all_close, load_fixture, shared_dir, values};
+use simcse::loader::load_bert;
+use simcse::pooling::{masked_mean, Pooler};
+use simcse::BertInput;
+
+type B = NdArray<f32>;
+
+#[test]
+fn minilm_ids_and_embeddings_match_pytorch() {
+    let Some(reference) = load_fixture("minilm_reference.json") else {
+        return;
+    };
+    let model_dir = shared_dir().unwrap().join("models/all-minilm-l6-v2");
+    if !model_dir.join("model.safetensors").is_file() {
+        eprintln!("SKIPPED: {} has no model.safetensors", model_dir.display());
+        return;
+    }
+    let device = Default::default();
+    let (config, bert) = load_bert::<B>(&model_dir, &device).expect("all-MiniLM-L6-v2 loads");
+    let tokenizer = TextTokenizer::from_file(&model_dir.join("tokenizer.json"), 256).unwrap();
+    tokenizer.check_vocabulary(config.vocab_size).unwrap();
+
+    let sentences = reference["sentences"].as_array().unwrap();
+    let texts: Vec<&str> = sentences
+        .iter()
+        .map(|s| s["text"].as_str().unwrap())
+        .collect();
+    for (sentence, text) in sentences.iter().zip(&texts) {
+        let expected: Vec<u32> = sentence["input_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(
+            tokenizer.encode_ids(text).unwrap(),
+            expected,
+            "token ids of {text:?}"
+        );
+    }
+
+    let batch = tokenizer.encode_batch::<B>(&texts, &device).unwrap();
+    let input = BertInput {
+        input_ids: batch.input_ids,
+        token_type_ids: batch.token_type_ids,
+        attention_mask: batch.attention_mask.clone(),
+    };
+    let states = bert.forward_all(&input);
+    let cls = values(Pooler::ClsBeforePooler.pool(&states, batch.attention_mask.clone()));
+    let mean_tensor = masked_mean(states.last().unwrap().clone(), batch.attention_mask);
+    let normalized = values(l2_normalize(mean_tensor.clone()));
+    let mean = values(mean_tensor);
+    let d = config.hidden_size;
+    for (i, (sentence, text)) in sentences.iter().zip(&texts).enumerate() {
+        let row = |v: &Vec<f64>| v[i * d..(i + 1) * d].to_vec();
+        let expect = |key: &str| -> Vec<f64> {
+            sentence[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect()
+        };
+        assert_all_close(
+            &format!("[CLS] of {text:?}"),
+            &row(&cls),
+            &expect("cls"),
+            0.0,
+            1e-4,
+        );
+        assert_all_close(
+            &format!("mean of {text:?}"),
+            &row(&mean),
+            &expect("mean"),
+            0.0,
+            1e-4,
+        );
+        assert_all_close(
+            &format!("normalised mean of {text:?}"),
+            &row(&normalized),
+            &expect("st_encode"),
+            0.0,
+            1e-4,
+        );
+    }
+}
+
+#[test]
+fn model_directory_faults_name_the_file_and_key() {
+    let Some(shared) = shared_dir() else {
+        eprintln!("SKIPPED: shared data not found");
+        return;
+    };
+    let model_dir = shared.join("models/all-minilm-l6-v2");
+    let scratch = std::env::temp_dir().join(format!("minilm-faults-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    // A config that promises a wider model than the weights hold.
+    let config = std::fs::read_to_string(model_dir.join("config.json"))
+        .unwrap()
+        .replace("\"intermediate_size\": 1536", "\"intermediate_size\": 1600");
+    std::fs::write(scratch.join("config.json"), config).unwrap();
+    std::fs::copy(
+        model_dir.join("model.safetensors"),
+        scratch.join("model.safetensors"),
+    )
+    .unwrap();
+    let err = load_bert::<B>(&scratch, &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("encoder.layer.0.intermediate.dense.weight")
+            && err.contains("1536")
+            && err.contains("1600"),
+        "{err}"
+    );
+    std::fs::remove_file(scratch.join("model.safetensors")).unwrap();
+    let err = load_bert::<B>(&scratch, &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("model.safetensors"), "{err}");
+    // A tokenizer whose vocabulary is larger than the embedding.
+    let tokenizer = TextTokenizer::from_file(&model_dir.join("tokenizer.json"), 32).unwrap();
+    let err = tokenizer.check_vocabulary(1000).unwrap_err().to_string();
+    assert!(err.contains("30522") && err.contains("1000"), "{err}");
+    std::fs::remove_dir_all(scratch).ok();
+}
