@@ -53,7 +53,11 @@ pub fn load_config(dir: &Path) -> Result<BertConfig, LoadError> {
             ),
         });
     }
-    if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
+    if config.num_attention_heads == 0
+        || !config
+            .hidden_size
+            .is_multiple_of(config.num_attention_heads)
+    {
         return Err(LoadError::Invalid {
             path,
             reason: format!(
