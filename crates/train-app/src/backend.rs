@@ -75,20 +75,58 @@ pub fn device(index: usize) -> Result<Device<InferenceBackend>> {
     }
     let device = selected::device(index);
     let probe = device.clone();
-    let result = std::panic::catch_unwind(move || {
-        Tensor::<InferenceBackend, 1>::ones([2], &probe)
-            .sum()
-            .into_scalar()
-    });
-    match result {
-        Ok(_) => Ok(device),
-        Err(panic) => {
-            let reason = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown reason".into());
-            bail!("the {NAME} backend cannot use device {index}: {reason} (is the GPU driver installed and visible?)")
-        }
+    first_panic_of(move || {
+        Tensor::<InferenceBackend, 1>::ones([2], &probe).sum().into_scalar();
+    })
+    .map_err(|reason| {
+        anyhow::anyhow!("the {NAME} backend cannot use device {index}: {reason} (is the GPU driver installed and visible?)")
+    })?;
+    Ok(device)
+}
+
+/// Runs `f`; if it or a thread it waits on panics, returns the first panic's message instead
+/// of printing a backtrace. (A backend that fails to load its driver panics in a worker
+/// thread; the caller only sees a closed channel.)
+fn first_panic_of(f: impl FnOnce() + std::panic::UnwindSafe) -> std::result::Result<(), String> {
+    use std::sync::{Arc, Mutex};
+    let first = Arc::new(Mutex::new(None::<String>));
+    let sink = first.clone();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".into());
+        let mut slot = sink.lock().unwrap_or_else(|e| e.into_inner());
+        slot.get_or_insert(message);
+    }));
+    let outcome = std::panic::catch_unwind(f);
+    std::panic::set_hook(previous);
+    let message = first.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(_) => Err(message.unwrap_or_else(|| "unknown panic".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_panic_is_reported_even_from_another_thread() {
+        assert_eq!(first_panic_of(|| {}), Ok(()));
+        let err = first_panic_of(|| {
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            std::thread::spawn(move || {
+                let _tx = tx;
+                panic!("Unable to dynamically load the \"cuda\" shared library");
+            });
+            rx.recv().unwrap();
+        })
+        .unwrap_err();
+        assert!(err.contains("Unable to dynamically load"), "{err}");
     }
 }
