@@ -182,24 +182,34 @@ fn resolve_config(path: Option<&Path>, synthetic_data: bool) -> Result<SimclrCon
     })
 }
 
-fn load_data(args: &DataArgs, seed: u64) -> Result<DataSplits> {
-    if args.data == "synthetic" {
+/// The images of a job, decoded once and shared by training and evaluation.
+struct Images {
+    train: Arc<ImageDataset>,
+    /// The test split, or (when the data has none) the first 20 % of the train split.
+    test: Arc<ImageDataset>,
+    /// Unreadable files skipped with `--skip-corrupt`.
+    skipped: usize,
+}
+
+fn load_data(args: &DataArgs, seed: u64) -> Result<Images> {
+    let splits = if args.data == "synthetic" {
         if args.synthetic_images < 2 {
             bail!(
                 "--synthetic-images {} is too few: at least 2 are needed",
                 args.synthetic_images
             );
         }
-        return Ok(DataSplits {
+        DataSplits {
             train: synthetic::generate(args.synthetic_images, 32, seed),
             test: Some(synthetic::generate(
                 (args.synthetic_images / 4).max(2),
                 32,
                 seed ^ 0x5EED,
             )),
-        });
-    }
-    let splits = load_splits(Path::new(&args.data), args.skip_corrupt)?;
+        }
+    } else {
+        load_splits(Path::new(&args.data), args.skip_corrupt)?
+    };
     if splits.train.len() < 2 {
         bail!(
             "{}: {} training image(s); a contrastive loss needs at least 2",
@@ -207,23 +217,21 @@ fn load_data(args: &DataArgs, seed: u64) -> Result<DataSplits> {
             splits.train.len()
         );
     }
-    Ok(splits)
-}
-
-/// The test split, or (when the data has none) the first 20 % of the train split.
-fn test_split(splits: &DataSplits) -> Arc<ImageDataset> {
-    match &splits.test {
-        Some(test) => Arc::new(test.clone()),
-        None => {
-            let n = (splits.train.len() / 5).max(2);
-            Arc::new(ImageDataset {
-                images: splits.train.images[..n].to_vec(),
-                labels: splits.train.labels[..n].to_vec(),
-                class_names: splits.train.class_names.clone(),
-                skipped: Vec::new(),
-            })
+    let skipped = splits.train.skipped.len() + splits.test.as_ref().map_or(0, |t| t.skipped.len());
+    let test = splits.test.unwrap_or_else(|| {
+        let n = (splits.train.len() / 5).max(2);
+        ImageDataset {
+            images: splits.train.images[..n].to_vec(),
+            labels: splits.train.labels[..n].to_vec(),
+            class_names: splits.train.class_names.clone(),
+            skipped: Vec::new(),
         }
-    }
+    });
+    Ok(Images {
+        train: Arc::new(splits.train),
+        test: Arc::new(test),
+        skipped,
+    })
 }
 
 /// What a finished pre-training returns.
@@ -236,7 +244,7 @@ struct TrainOutcome {
 /// Pre-trains with the configured optimizer; the generic part is [`fit`].
 fn pretrain(
     config: &SimclrConfig,
-    splits: &DataSplits,
+    images: &Images,
     run: &RunDir,
     resume_from: Option<usize>,
     device: &Device<InferenceBackend>,
@@ -248,7 +256,7 @@ fn pretrain(
                 .with_momentum(config.momentum)
                 .with_weight_decay(wd)
                 .init::<TrainBackend, SimClr<TrainBackend>>()?;
-            fit(config, splits, run, resume_from, device, optim)
+            fit(config, images, run, resume_from, device, optim)
         }
         OptimizerKind::Sgd => {
             let optim = SgdConfig::new()
@@ -259,20 +267,20 @@ fn pretrain(
                 ))
                 .with_weight_decay(Some(WeightDecayConfig::new(wd as f32)))
                 .init();
-            fit(config, splits, run, resume_from, device, optim)
+            fit(config, images, run, resume_from, device, optim)
         }
         OptimizerKind::Adam => {
             let optim = AdamConfig::new()
                 .with_weight_decay(Some(WeightDecayConfig::new(wd as f32)))
                 .init();
-            fit(config, splits, run, resume_from, device, optim)
+            fit(config, images, run, resume_from, device, optim)
         }
     }
 }
 
 fn fit<O>(
     config: &SimclrConfig,
-    splits: &DataSplits,
+    images: &Images,
     run: &RunDir,
     resume_from: Option<usize>,
     device: &Device<InferenceBackend>,
@@ -283,8 +291,8 @@ where
 {
     TrainBackend::seed(device, config.seed);
     let augmenter = Augmenter::new(config.augment.clone());
-    let train = Arc::new(splits.train.clone());
-    let test = test_split(splits);
+    let train = images.train.clone();
+    let test = images.test.clone();
     let train_pairs =
         ViewPairDataset::new(train, augmenter.clone(), config.seed, config.batch_size);
     let steps_per_epoch =
@@ -335,14 +343,14 @@ where
 fn evaluate_encoder(
     model: &SimClr<InferenceBackend>,
     config: &SimclrConfig,
-    splits: &DataSplits,
+    images: &Images,
     device: &Device<InferenceBackend>,
 ) -> Result<EvaluationReport> {
     let augmenter = Augmenter::new(config.augment.clone());
     Ok(evaluate::<TrainBackend>(
         &model.encoder,
-        Arc::new(splits.train.clone()),
-        test_split(splits),
+        images.train.clone(),
+        images.test.clone(),
         &augmenter,
         &KnnConfig::new(),
         &LinearProbeConfig::new(),
@@ -392,8 +400,8 @@ fn train_command(args: TrainArgs) -> Result<()> {
         None
     };
     run.write_json("config.json", &config)?;
-    let splits = load_data(&args.data, config.seed)?;
-    let outcome = pretrain(&config, &splits, &run, resume_from, &device)?;
+    let images = load_data(&args.data, config.seed)?;
+    let outcome = pretrain(&config, &images, &run, resume_from, &device)?;
     outcome
         .model
         .clone()
@@ -403,8 +411,8 @@ fn train_command(args: TrainArgs) -> Result<()> {
         "task": "simclr.train",
         "backend": backend::NAME,
         "data": args.data.data,
-        "train_images": splits.train.len(),
-        "skipped_images": splits.train.skipped.len() + splits.test.as_ref().map_or(0, |t| t.skipped.len()),
+        "train_images": images.train.len(),
+        "skipped_images": images.skipped,
         "epochs": config.epochs,
         "batch_size": config.batch_size,
         "steps_per_epoch": outcome.steps_per_epoch,
@@ -412,10 +420,10 @@ fn train_command(args: TrainArgs) -> Result<()> {
         "artifacts": run.path(),
     });
     if !args.no_eval {
-        let trained = evaluate_encoder(&outcome.model, &config, &splits, &device)?;
+        let trained = evaluate_encoder(&outcome.model, &config, &images, &device)?;
         TrainBackend::seed(&device, config.seed);
         let random = config.model.init::<InferenceBackend>(&device)?;
-        let baseline = evaluate_encoder(&random, &config, &splits, &device)?;
+        let baseline = evaluate_encoder(&random, &config, &images, &device)?;
         summary["trained"] = report_json(&trained);
         summary["random_init"] = report_json(&baseline);
     }
@@ -437,8 +445,8 @@ fn eval_command(args: EvalArgs) -> Result<()> {
                 )
             })?;
     }
-    let splits = load_data(&args.data, config.seed)?;
-    let report = evaluate_encoder(&model, &config, &splits, &device)?;
+    let images = load_data(&args.data, config.seed)?;
+    let report = evaluate_encoder(&model, &config, &images, &device)?;
     let mut summary = report_json(&report);
     summary["task"] = json!("simclr.eval");
     summary["random_init"] = json!(args.random_init);
@@ -493,7 +501,7 @@ fn ablate_command(args: AblateArgs) -> Result<()> {
     }
     base.validate()?;
     let device = backend::device(args.device)?;
-    let splits = load_data(&args.data, base.seed)?;
+    let images = load_data(&args.data, base.seed)?;
     let transforms = ["crop", "color", "grayscale", "blur"];
     let mut grid = Vec::new();
     for i in 0..transforms.len() {
@@ -511,8 +519,8 @@ fn ablate_command(args: AblateArgs) -> Result<()> {
             };
             let run = RunDir::create(args.artifacts.join(&name))?;
             run.write_json("config.json", &config)?;
-            let outcome = pretrain(&config, &splits, &run, None, &device)?;
-            let report = evaluate_encoder(&outcome.model, &config, &splits, &device)?;
+            let outcome = pretrain(&config, &images, &run, None, &device)?;
+            let report = evaluate_encoder(&outcome.model, &config, &images, &device)?;
             eprintln!(
                 "ablation {name}: linear top-1 {:.4}",
                 report.linear.test_accuracy
