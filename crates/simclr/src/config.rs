@@ -71,6 +71,10 @@ pub struct SimclrConfig {
     /// Data-loading threads that decode and augment in parallel with the step.
     #[config(default = 2)]
     pub num_workers: usize,
+    /// Neighbours of the k-NN monitor: after every epoch, the leave-one-out k-NN top-1 of the
+    /// validation images' representations (200 as usual; 0 turns the monitor off).
+    #[config(default = 200)]
+    pub knn_monitor_k: usize,
     /// Seed of weights, data order and augmentations.
     #[config(default = 42)]
     pub seed: u64,

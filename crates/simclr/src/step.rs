@@ -2,6 +2,7 @@
 
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
+use contrastive_core::eval::LabeledFeatures;
 use contrastive_core::train::ContrastiveStepOutput;
 
 use crate::data::batcher::ViewPairBatch;
@@ -9,6 +10,10 @@ use crate::model::SimClr;
 
 fn step_output<B: Backend>(model: &SimClr<B>, batch: ViewPairBatch<B>) -> ContrastiveStepOutput<B> {
     let [views, ..] = batch.views.dims();
+    let features = batch.clean.map(|clean| LabeledFeatures {
+        features: model.representation(clean).detach(),
+        labels: batch.labels,
+    });
     // ViewPairDataset never yields a single-image batch and the config requires batch ≥ 2.
     let out = model
         .forward(batch.views)
@@ -19,6 +24,7 @@ fn step_output<B: Backend>(model: &SimClr<B>, batch: ViewPairBatch<B>) -> Contra
         targets: out.targets,
         items: views,
         extras: Vec::new(),
+        features,
     }
 }
 

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::pooling::Pooler;
+
 /// The architecture of a BERT encoder, as Hugging Face writes it in `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BertConfig {
@@ -49,4 +51,42 @@ fn default_type_vocab() -> usize {
 }
 fn default_eps() -> f64 {
     1e-12
+}
+
+/// Which SimCSE objective trains the encoder.
+#[derive(burn::config::Config, Debug, PartialEq, Copy)]
+pub enum Mode {
+    /// Each sentence against itself under another dropout mask.
+    Unsup,
+    /// NLI premise against its entailment, with the contradiction as a hard negative.
+    Sup,
+}
+
+/// The model and objective of a SimCSE run (the reference code's defaults for BERT-base).
+#[derive(burn::config::Config, Debug)]
+pub struct SimcseModelConfig {
+    /// Objective.
+    #[config(default = "Mode::Unsup")]
+    pub mode: Mode,
+    /// Pooler at training time (`cls`: the `[CLS]` state through an MLP).
+    #[config(default = "Pooler::Cls")]
+    pub pooler: Pooler,
+    /// Use the `cls` MLP only while training and `cls_before_pooler` at test time (unsupervised
+    /// SimCSE's setting).
+    #[config(default = true)]
+    pub mlp_only_train: bool,
+    /// Temperature τ of the InfoNCE objective.
+    #[config(default = 0.05)]
+    pub temperature: f64,
+    /// `ln α` added to the logits of an anchor's own hard negative (0: weight 1, the paper's).
+    #[config(default = 0.0)]
+    pub hard_negative_weight: f64,
+    /// Overrides the checkpoint's dropout on hidden states and attention (0 is the paper's
+    /// "no dropout" ablation, which collapses unsupervised SimCSE).
+    #[config(default = "None")]
+    pub dropout: Option<f64>,
+    /// Pass each sentence once and use the same representation twice (the paper's "same mask"
+    /// ablation).
+    #[config(default = false)]
+    pub same_dropout_mask: bool,
 }

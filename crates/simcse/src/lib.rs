@@ -1,14 +1,22 @@
 //! SimCSE — contrastive learning of sentence embeddings (Gao et al., 2021), on Burn.
 //!
-//! So far: the BERT encoder ([`model`]), loading of Hugging Face directories ([`loader`]) and
-//! the poolers ([`pooling`]), checked against PyTorch on all-MiniLM-L6-v2. The contrastive
-//! objectives are `contrastive_core::loss::{UnsupervisedSimCse, SupervisedSimCse}`; training,
-//! STS evaluation and export are still to come.
+//! The BERT encoder ([`model`]) loads Hugging Face directories ([`loader`]) and is checked
+//! against PyTorch on all-MiniLM-L6-v2; [`SimCse`] adds the poolers and the unsupervised
+//! (dropout noise) and supervised (NLI, hard negatives) objectives; [`sts_eval`] scores STS sets
+//! and [`export`] writes a Hugging Face directory back.
 
 pub mod config;
+pub mod data;
+pub mod dev_monitor;
+pub mod export;
 pub mod loader;
 pub mod model;
 pub mod pooling;
+pub mod sentence_model;
+pub mod step;
+pub mod sts_eval;
 
-pub use config::BertConfig;
+pub use config::{BertConfig, Mode, SimcseModelConfig};
 pub use model::{Bert, BertInput};
+pub use pooling::Pooler;
+pub use sentence_model::{SentenceBatch, SimCse};

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::module::Param;
-use burn::nn::{Embedding, LayerNorm, Linear};
+use burn::nn::{Embedding, LayerNorm, Linear, LinearConfig};
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 
@@ -169,6 +169,15 @@ pub fn load_bert<B: Backend>(
     dir: &Path,
     device: &B::Device,
 ) -> Result<(BertConfig, Bert<B>), LoadError> {
+    load_bert_with_pooler(dir, device).map(|(config, bert, _)| (config, bert))
+}
+
+/// Loads the encoder and, when the checkpoint has one, BERT's pooler layer `pooler.dense`
+/// (where SimCSE's exported models keep the MLP of the `cls` pooler).
+pub fn load_bert_with_pooler<B: Backend>(
+    dir: &Path,
+    device: &B::Device,
+) -> Result<(BertConfig, Bert<B>, Option<Linear<B>>), LoadError> {
     let config = load_config(dir)?;
     let path = dir.join("model.safetensors");
     let bytes = std::fs::read(&path).map_err(|source| LoadError::Io {
@@ -249,5 +258,16 @@ pub fn load_bert<B: Backend>(
         layers.push(layer);
     }
     model.layers = layers;
-    Ok((config, model))
+    let pooler = match weights
+        .tensors
+        .tensor(&format!("{prefix}pooler.dense.weight"))
+    {
+        Ok(_) => Some(weights.linear(
+            "pooler.dense",
+            LinearConfig::new(config.hidden_size, config.hidden_size).init(device),
+            device,
+        )?),
+        Err(_) => None,
+    };
+    Ok((config, model, pooler))
 }

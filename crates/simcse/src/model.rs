@@ -135,6 +135,17 @@ impl<B: Backend> BertLayer<B> {
 }
 
 impl<B: Backend> Bert<B> {
+    /// The same encoder with every dropout (hidden states and attention) set to `p`.
+    pub fn with_dropout(mut self, p: f64) -> Self {
+        let dropout = || DropoutConfig::new(p).init();
+        self.embeddings.dropout = dropout();
+        for layer in &mut self.layers {
+            layer.dropout = dropout();
+            layer.attention.dropout = dropout();
+        }
+        self
+    }
+
     /// Hidden states of every layer: index 0 is the embedding output, the last is the final
     /// layer, each `[batch, len, d]` (the poolers that average layers need them all).
     pub fn forward_all(&self, input: &BertInput<B>) -> Vec<Tensor<B, 3>> {

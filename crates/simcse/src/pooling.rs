@@ -3,10 +3,13 @@
 
 use burn::tensor::{backend::Backend, Int, Tensor};
 
-/// How a sentence embedding is read off the encoder (the reference code's `pooler_type`,
-/// without the `cls` MLP, which is a trained head of its own).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a sentence embedding is read off the encoder (the reference code's `pooler_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Pooler {
+    /// The last layer's `[CLS]` state through the MLP `tanh(W h + b)`; [`Pooler::pool`] gives
+    /// the `[CLS]` state, the model owning the MLP applies it.
+    Cls,
     /// The last layer's `[CLS]` state.
     ClsBeforePooler,
     /// Mean of the last layer over real tokens.
@@ -22,12 +25,13 @@ impl std::str::FromStr for Pooler {
 
     fn from_str(name: &str) -> Result<Self, String> {
         match name {
+            "cls" => Ok(Self::Cls),
             "cls_before_pooler" => Ok(Self::ClsBeforePooler),
             "avg" => Ok(Self::Avg),
             "avg_first_last" => Ok(Self::AvgFirstLast),
             "avg_top2" => Ok(Self::AvgTop2),
             other => Err(format!(
-                "unknown pooler `{other}` (cls_before_pooler, avg, avg_first_last, avg_top2)"
+                "unknown pooler `{other}` (cls, cls_before_pooler, avg, avg_first_last, avg_top2)"
             )),
         }
     }
@@ -54,7 +58,7 @@ impl Pooler {
     ) -> Tensor<B, 2> {
         let last = states[states.len() - 1].clone();
         match self {
-            Pooler::ClsBeforePooler => {
+            Pooler::Cls | Pooler::ClsBeforePooler => {
                 let [batch, _, d] = last.dims();
                 last.slice([0..batch, 0..1]).reshape([batch, d])
             }

@@ -56,3 +56,45 @@ pub fn latest_checkpoint(run_dir: &Path) -> Option<usize> {
         })
         .max()
 }
+
+/// A metric's value for each epoch `1..=epochs` of `split` (`"train"` or `"valid"`), read back
+/// from burn-train's logs in the run's folder: the entry-weighted mean of the epoch's log, or
+/// `None` for an epoch without entries (e.g. interrupted).
+pub fn epoch_values(run_dir: &Path, split: &str, metric: &str, epochs: usize) -> Vec<Option<f64>> {
+    let file_name = format!("{}.log", metric.replace(' ', "_"));
+    (1..=epochs)
+        .map(|epoch| {
+            let path = run_dir
+                .join(split)
+                .join(format!("epoch-{epoch}"))
+                .join(&file_name);
+            let text = std::fs::read_to_string(path).ok()?;
+            let (sum, count) = text
+                .lines()
+                .filter_map(|line| {
+                    let (value, count) = line.split_once(',').unwrap_or((line, "1"));
+                    Some((value.parse::<f64>().ok()?, count.parse::<usize>().ok()?))
+                })
+                .fold((0.0, 0), |(s, n), (v, c)| (s + v * c as f64, n + c));
+            (count > 0).then(|| sum / count as f64)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_values_are_entry_weighted_means_of_the_logs() {
+        let dir = std::env::temp_dir().join(format!("epoch-values-{}", std::process::id()));
+        for (epoch, log) in [(1, "0,0\n0,0\n9.5,1\n"), (2, "2,3\n4,1\n")] {
+            let folder = dir.join("valid").join(format!("epoch-{epoch}"));
+            std::fs::create_dir_all(&folder).unwrap();
+            std::fs::write(folder.join("kNN_Top-1.log"), log).unwrap();
+        }
+        let values = epoch_values(&dir, "valid", "kNN Top-1", 3);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(values, vec![Some(9.5), Some(2.5), None]);
+    }
+}

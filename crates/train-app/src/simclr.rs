@@ -12,12 +12,12 @@ use burn::optim::{AdamConfig, Optimizer, SgdConfig};
 use burn::record::CompactRecorder;
 use burn::tensor::backend::Backend;
 use burn::tensor::Device;
-use burn::train::metric::LearningRateMetric;
+use burn::train::metric::{LearningRateMetric, Metric};
 use burn::train::{Learner, SupervisedTraining};
 use clap::{Args, Subcommand};
 use contrastive_core::eval::{KnnConfig, LinearProbeConfig};
 use contrastive_core::optim::{LarsConfig, LrDecay, WarmupScheduleConfig};
-use contrastive_core::train::StepMetric;
+use contrastive_core::train::{KnnMonitor, StepMetric};
 use serde_json::{json, Value};
 use simclr::data::augment::Augmenter;
 use simclr::data::batcher::{item_rng, ViewPairBatcher, ViewPairDataset};
@@ -171,6 +171,8 @@ fn quick_cpu_preset() -> SimclrConfig {
     config.epochs = 8;
     config.batch_size = 64;
     config.warmup_epochs = 1;
+    // The synthetic test split has 250 images: 200 voters would be most of it.
+    config.knn_monitor_k = 20;
     config
 }
 
@@ -297,8 +299,11 @@ where
         ViewPairDataset::new(train, augmenter.clone(), config.seed, config.batch_size);
     let steps_per_epoch =
         burn::data::dataset::Dataset::len(&train_pairs).div_ceil(config.batch_size);
-    let valid_pairs =
+    let mut valid_pairs =
         ViewPairDataset::new(test, augmenter, config.seed ^ 0xA11CE, config.batch_size);
+    if config.knn_monitor_k > 0 {
+        valid_pairs = valid_pairs.with_clean_views();
+    }
     let loader_train = DataLoaderBuilder::new(ViewPairBatcher)
         .batch_size(config.batch_size)
         .shuffle(config.seed)
@@ -323,6 +328,11 @@ where
         .metric_valid_numeric(StepMetric::accuracy())
         .metric_train_numeric(StepMetric::throughput("images/s"))
         .metric_train_numeric(LearningRateMetric::new());
+    let training = if config.knn_monitor_k > 0 {
+        training.metric_valid_numeric(KnnMonitor::new(config.knn_monitor_k, 0.1))
+    } else {
+        training
+    };
     let training = harness::configure(
         training,
         &HarnessOptions {
@@ -419,6 +429,15 @@ fn train_command(args: TrainArgs) -> Result<()> {
         "train_seconds": outcome.seconds,
         "artifacts": run.path(),
     });
+    if config.knn_monitor_k > 0 {
+        let metric = KnnMonitor::new(config.knn_monitor_k, 0.1).name();
+        summary["knn_monitor_top1"] = json!(harness::epoch_values(
+            run.path(),
+            "valid",
+            &metric,
+            config.epochs
+        ));
+    }
     if !args.no_eval {
         let trained = evaluate_encoder(&outcome.model, &config, &images, &device)?;
         TrainBackend::seed(&device, config.seed);

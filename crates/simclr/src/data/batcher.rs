@@ -33,6 +33,9 @@ pub struct ViewPair {
     pub first: Image,
     pub second: Image,
     pub label: usize,
+    /// The un-augmented evaluation view, for the k-NN monitor (see
+    /// [`ViewPairDataset::with_clean_views`]).
+    pub clean: Option<Image>,
 }
 
 /// The images as pairs of random views: SimCLR's training input.
@@ -42,6 +45,7 @@ pub struct ViewPairDataset {
     seed: u64,
     draws: Vec<AtomicU64>,
     len: usize,
+    clean_views: bool,
 }
 
 impl ViewPairDataset {
@@ -65,7 +69,15 @@ impl ViewPairDataset {
             augmenter,
             seed,
             len,
+            clean_views: false,
         }
+    }
+
+    /// Also yields each image's evaluation view, so that validation can monitor the
+    /// representation with a k-NN classifier.
+    pub fn with_clean_views(mut self) -> Self {
+        self.clean_views = true;
+        self
     }
 }
 
@@ -81,10 +93,16 @@ impl Dataset<ViewPair> for ViewPairDataset {
         let mut second = self.augmenter.view(image, &mut rng);
         self.augmenter.normalize(&mut first);
         self.augmenter.normalize(&mut second);
+        let clean = self.clean_views.then(|| {
+            let mut view = self.augmenter.eval_view(image);
+            self.augmenter.normalize(&mut view);
+            view
+        });
         Some(ViewPair {
             first,
             second,
             label: self.images.labels[index],
+            clean,
         })
     }
 
@@ -124,6 +142,8 @@ impl Dataset<(Image, usize)> for EvalViewDataset {
 pub struct ViewPairBatch<B: Backend> {
     pub views: Tensor<B, 4>,
     pub labels: Tensor<B, 1, Int>,
+    /// Evaluation views `[N, 3, h, w]`, when the dataset yields them.
+    pub clean: Option<Tensor<B, 4>>,
 }
 
 /// A batch of single images with labels.
@@ -163,9 +183,11 @@ impl<B: Backend> Batcher<B, ViewPair, ViewPairBatch<B>> for ViewPairBatcher {
             .map(|p| &p.first)
             .chain(items.iter().map(|p| &p.second))
             .collect();
+        let clean: Option<Vec<&Image>> = items.iter().map(|p| p.clean.as_ref()).collect();
         ViewPairBatch {
             views: stack(views, device),
             labels: labels(items.iter().map(|p| p.label), device),
+            clean: clean.map(|clean| stack(clean, device)),
         }
     }
 }
@@ -237,5 +259,21 @@ mod tests {
         assert_eq!(batch.views.dims(), [6, 3, 8, 8]);
         let row4 = batch.views.slice(4..5).into_data().to_vec::<f32>().unwrap();
         assert_eq!(row4, items[1].second.data);
+        assert!(batch.clean.is_none());
+    }
+
+    #[test]
+    fn clean_views_are_the_deterministic_evaluation_views() {
+        let images = Arc::new(synthetic::generate(3, 8, 0));
+        let augmenter = Augmenter::new(AugmentConfig::new().with_size(8));
+        let dataset =
+            ViewPairDataset::new(images.clone(), augmenter.clone(), 1, 3).with_clean_views();
+        let eval = EvalViewDataset::new(images, augmenter);
+        let items: Vec<ViewPair> = (0..3).map(|i| dataset.get(i).unwrap()).collect();
+        for (i, item) in items.iter().enumerate() {
+            assert_eq!(item.clean.as_ref(), Some(&eval.get(i).unwrap().0));
+        }
+        let batch: ViewPairBatch<NdArray> = ViewPairBatcher.batch(items, &Default::default());
+        assert_eq!(batch.clean.map(|c| c.dims()), Some([3, 3, 8, 8]));
     }
 }

@@ -15,6 +15,12 @@ use burn::train::metric::{
 };
 use burn::train::ItemLazy;
 
+use crate::eval::LabeledFeatures;
+
+mod knn_monitor;
+
+pub use knn_monitor::{leave_one_out_knn, KnnMonitor};
+
 /// What one contrastive step produced, still on the device.
 pub struct ContrastiveStepOutput<B: Backend> {
     /// Mean loss, `[1]`.
@@ -27,6 +33,16 @@ pub struct ContrastiveStepOutput<B: Backend> {
     pub items: usize,
     /// Further scalars to report by name (e.g. alignment, uniformity), `[1]` each.
     pub extras: Vec<(&'static str, Tensor<B, 1>)>,
+    /// Labelled representations for the [`KnnMonitor`] (validation steps that compute them).
+    pub features: Option<LabeledFeatures<B>>,
+}
+
+/// Labelled representations read back from the device: `labels.len()` rows of `dim` values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureRows {
+    pub dim: usize,
+    pub values: Vec<f32>,
+    pub labels: Vec<i64>,
 }
 
 /// A step's numbers, read back from the device.
@@ -42,6 +58,8 @@ pub struct StepValues {
     pub items: usize,
     /// Named extra scalars.
     pub extras: Vec<(&'static str, f64)>,
+    /// Representations of the step's images, when it computed them.
+    pub features: Option<FeatureRows>,
 }
 
 impl<B: Backend> ItemLazy for ContrastiveStepOutput<B> {
@@ -59,6 +77,12 @@ impl<B: Backend> ItemLazy for ContrastiveStepOutput<B> {
         let mut transaction = Transaction::default().register(self.loss).register(correct);
         for (_, value) in &self.extras {
             transaction = transaction.register(value.clone());
+        }
+        let dim = self.features.as_ref().map(|f| f.features.dims()[1]);
+        if let Some(features) = self.features {
+            transaction = transaction
+                .register(features.features)
+                .register(features.labels);
         }
         let data = transaction.execute();
         let scalar = |i: usize| -> f64 {
@@ -80,6 +104,22 @@ impl<B: Backend> ItemLazy for ContrastiveStepOutput<B> {
                 .enumerate()
                 .map(|(i, (name, _))| (*name, scalar(i + 2)))
                 .collect(),
+            features: dim.map(|dim| {
+                let first = 2 + self.extras.len();
+                FeatureRows {
+                    dim,
+                    values: data[first]
+                        .clone()
+                        .convert::<f32>()
+                        .to_vec()
+                        .unwrap_or_default(),
+                    labels: data[first + 1]
+                        .clone()
+                        .convert::<i64>()
+                        .to_vec()
+                        .unwrap_or_default(),
+                }
+            }),
         }
     }
 }
@@ -237,10 +277,25 @@ mod tests {
                 "Alignment",
                 Tensor::from_data(TensorData::from([0.5f64]), &device),
             )],
+            features: Some(LabeledFeatures {
+                features: Tensor::from_data(
+                    TensorData::from([[1.0f64, 2.0, 3.0], [4.0, 5.0, 6.0]]),
+                    &device,
+                ),
+                labels: Tensor::from_data(TensorData::from([7i64, 3]), &device),
+            }),
         };
         let values = output.sync();
         assert_eq!(values.loss, 0.25);
         assert_eq!(values.accuracy, 0.5);
         assert_eq!(values.extras, vec![("Alignment", 0.5)]);
+        assert_eq!(
+            values.features,
+            Some(FeatureRows {
+                dim: 3,
+                values: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+                labels: vec![7, 3],
+            })
+        );
     }
 }

@@ -1,0 +1,87 @@
+//! Training examples and their batcher: tokenisation runs in the data loader's workers.
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataset::Dataset;
+use burn::tensor::{backend::Backend, Device};
+use contrastive_core::text::TextTokenizer;
+
+use super::nli::NliTriplet;
+use crate::sentence_model::SentenceBatch;
+
+/// One training example: a sentence (unsupervised), or an anchor with its positive and
+/// optionally its hard negative (supervised).
+pub type Example = Vec<String>;
+
+/// Training examples in memory.
+pub struct ExampleDataset {
+    examples: Vec<Example>,
+}
+
+impl ExampleDataset {
+    /// Unsupervised examples: one sentence each.
+    pub fn sentences(sentences: Vec<String>) -> Self {
+        Self {
+            examples: sentences.into_iter().map(|s| vec![s]).collect(),
+        }
+    }
+
+    /// Supervised examples from NLI triplets (or pairs, when they have no hard negative).
+    pub fn triplets(triplets: Vec<NliTriplet>) -> Self {
+        Self {
+            examples: triplets
+                .into_iter()
+                .map(|t| {
+                    let mut example = vec![t.anchor, t.positive];
+                    example.extend(t.hard_negative);
+                    example
+                })
+                .collect(),
+        }
+    }
+
+    /// Keeps the first `n` examples.
+    pub fn truncate(mut self, n: usize) -> Self {
+        self.examples.truncate(n);
+        self
+    }
+}
+
+impl Dataset<Example> for ExampleDataset {
+    fn get(&self, index: usize) -> Option<Example> {
+        self.examples.get(index).cloned()
+    }
+
+    fn len(&self) -> usize {
+        self.examples.len()
+    }
+}
+
+/// Tokenises a batch column by column: all anchors, then all positives, then all negatives.
+#[derive(Clone)]
+pub struct SentenceBatcher {
+    tokenizer: TextTokenizer,
+}
+
+impl SentenceBatcher {
+    pub fn new(tokenizer: TextTokenizer) -> Self {
+        Self { tokenizer }
+    }
+}
+
+impl<B: Backend> Batcher<B, Example, SentenceBatch<B>> for SentenceBatcher {
+    fn batch(&self, items: Vec<Example>, device: &Device<B>) -> SentenceBatch<B> {
+        let columns = items.iter().map(Vec::len).min().unwrap_or(1);
+        let texts: Vec<&str> = (0..columns)
+            .flat_map(|c| items.iter().map(move |item| item[c].as_str()))
+            .collect();
+        let tokens = self
+            .tokenizer
+            .encode_batch(&texts, device)
+            .unwrap_or_else(|e| panic!("the tokenizer failed on a training batch: {e}"));
+        SentenceBatch {
+            tokens,
+            columns,
+            size: items.len(),
+        }
+    }
+}
