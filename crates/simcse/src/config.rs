@@ -3,6 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use contrastive_core::error::check_temperature;
+use contrastive_core::optim::LrDecay;
+use contrastive_core::ContrastiveError;
+
 use crate::pooling::Pooler;
 
 /// The architecture of a BERT encoder, as Hugging Face writes it in `config.json`.
@@ -89,4 +93,93 @@ pub struct SimcseModelConfig {
     /// ablation).
     #[config(default = false)]
     pub same_dropout_mask: bool,
+}
+
+/// Everything a SimCSE training run needs besides its data and initial model (the reference
+/// code's unsupervised BERT-base settings by default).
+#[derive(burn::config::Config, Debug)]
+pub struct SimcseConfig {
+    /// Model and objective.
+    #[config(default = "SimcseModelConfig::new()")]
+    pub model: SimcseModelConfig,
+    /// Peak AdamW learning rate (3e-5 unsupervised, 5e-5 supervised for BERT-base).
+    #[config(default = 3e-5)]
+    pub learning_rate: f64,
+    /// AdamW decoupled weight decay (Hugging Face's default 0).
+    #[config(default = 0.0)]
+    pub weight_decay: f64,
+    /// Steps of linear warm-up.
+    #[config(default = 0)]
+    pub warmup_steps: usize,
+    /// Decay after the warm-up (the reference: linear to 0).
+    #[config(default = "LrDecay::Linear")]
+    pub decay: LrDecay,
+    /// Passes over the training examples.
+    #[config(default = 1)]
+    pub epochs: usize,
+    /// Examples per batch (64 unsupervised, 512 supervised in the paper).
+    #[config(default = 64)]
+    pub batch_size: usize,
+    /// Tokens per sentence after truncation (32 in the paper).
+    #[config(default = 32)]
+    pub max_length: usize,
+    /// Training steps between STS-B dev evaluations (the best model is kept).
+    #[config(default = 125)]
+    pub eval_steps: usize,
+    /// Use only the first this many training examples.
+    #[config(default = "None")]
+    pub train_examples: Option<usize>,
+    /// Examples held out from the end of the training data for the validation loss.
+    #[config(default = 256)]
+    pub valid_examples: usize,
+    /// Tokenising threads that prepare batches in parallel with the step.
+    #[config(default = 2)]
+    pub num_workers: usize,
+    /// Seed of the MLP's initialisation, data order and dropout.
+    #[config(default = 42)]
+    pub seed: u64,
+}
+
+impl SimcseConfig {
+    /// Rejects values that cannot train, naming the key.
+    pub fn validate(&self) -> Result<(), ContrastiveError> {
+        check_temperature(self.model.temperature)?;
+        if self.batch_size < 2 {
+            return Err(ContrastiveError::BatchTooSmall {
+                batch: self.batch_size,
+            });
+        }
+        let positive = [
+            ("learning_rate", self.learning_rate),
+            ("epochs", self.epochs as f64),
+            ("max_length", self.max_length as f64),
+            ("eval_steps", self.eval_steps as f64),
+        ];
+        for (key, value) in positive {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(ContrastiveError::InvalidValue {
+                    key,
+                    value,
+                    expected: "> 0",
+                });
+            }
+        }
+        if let Some(p) = self.model.dropout {
+            if !(0.0..1.0).contains(&p) {
+                return Err(ContrastiveError::InvalidValue {
+                    key: "model.dropout",
+                    value: p,
+                    expected: "a probability in [0, 1)",
+                });
+            }
+        }
+        if !(self.weight_decay >= 0.0) {
+            return Err(ContrastiveError::InvalidValue {
+                key: "weight_decay",
+                value: self.weight_decay,
+                expected: ">= 0",
+            });
+        }
+        Ok(())
+    }
 }

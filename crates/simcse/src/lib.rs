@@ -16,7 +16,7 @@ pub mod sentence_model;
 pub mod step;
 pub mod sts_eval;
 
-pub use config::{BertConfig, Mode, SimcseModelConfig};
+pub use config::{BertConfig, Mode, SimcseConfig, SimcseModelConfig};
 pub use model::{Bert, BertInput};
 pub use pooling::Pooler;
 pub use sentence_model::{SentenceBatch, SimCse};

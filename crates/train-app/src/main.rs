@@ -10,6 +10,7 @@ mod config_file;
 mod harness;
 mod renderer;
 mod simclr;
+mod simcse;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -38,6 +39,11 @@ enum Command {
         #[command(subcommand)]
         job: simclr::SimclrJob,
     },
+    /// SimCSE: contrastive sentence embeddings from a BERT checkpoint.
+    Simcse {
+        #[command(subcommand)]
+        job: simcse::SimcseJob,
+    },
 }
 
 fn main() {
@@ -52,6 +58,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Info { device } => info(device),
         Command::Simclr { job } => simclr::run(job),
+        Command::Simcse { job } => simcse::run(job),
     }
 }
 

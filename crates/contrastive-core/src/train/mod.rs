@@ -136,6 +136,10 @@ enum Quantity {
     Loss,
     Accuracy,
     Extra(&'static str),
+    Latest {
+        name: &'static str,
+        value: f64,
+    },
     Throughput {
         started: Option<Instant>,
         items: usize,
@@ -179,6 +183,17 @@ impl StepMetric {
         Self::new(name, Quantity::Extra(name), None, higher_is_better)
     }
 
+    /// A named extra that only some steps report (e.g. a dev score every K steps): each report
+    /// weighs 1, other steps 0, and the display holds the latest report.
+    pub fn latest(name: &'static str, higher_is_better: bool) -> Self {
+        Self::new(
+            name,
+            Quantity::Latest { name, value: 0.0 },
+            None,
+            higher_is_better,
+        )
+    }
+
     /// Items per second since the epoch started, `unit` naming the items (e.g. `"images/s"`).
     pub fn throughput(unit: &str) -> Self {
         Self::new(
@@ -211,6 +226,16 @@ impl Metric for StepMetric {
                     .map_or(f64::NAN, |(_, v)| *v),
                 step.anchors,
             ),
+            Quantity::Latest { name, value } => {
+                match step.extras.iter().find(|(n, _)| n == name) {
+                    Some((_, reported)) => {
+                        *value = *reported;
+                        (*value, 1)
+                    }
+                    // Finite, weightless: the epoch mean multiplies it by 0.
+                    None => (*value, 0),
+                }
+            }
             Quantity::Throughput { started, items } => match started {
                 // The first step only starts the clock: its time includes warm-up.
                 None => {
@@ -227,7 +252,11 @@ impl Metric for StepMetric {
         if let Some(unit) = &self.unit {
             format = format.unit(unit);
         }
-        self.state.update(value, weight.max(1), format)
+        let weight = match self.quantity {
+            Quantity::Latest { .. } => weight,
+            _ => weight.max(1),
+        };
+        self.state.update(value, weight, format)
     }
 
     fn clear(&mut self) {

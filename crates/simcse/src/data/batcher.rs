@@ -18,32 +18,26 @@ pub struct ExampleDataset {
 }
 
 impl ExampleDataset {
-    /// Unsupervised examples: one sentence each.
-    pub fn sentences(sentences: Vec<String>) -> Self {
-        Self {
-            examples: sentences.into_iter().map(|s| vec![s]).collect(),
-        }
+    pub fn new(examples: Vec<Example>) -> Self {
+        Self { examples }
     }
+}
 
-    /// Supervised examples from NLI triplets (or pairs, when they have no hard negative).
-    pub fn triplets(triplets: Vec<NliTriplet>) -> Self {
-        Self {
-            examples: triplets
-                .into_iter()
-                .map(|t| {
-                    let mut example = vec![t.anchor, t.positive];
-                    example.extend(t.hard_negative);
-                    example
-                })
-                .collect(),
-        }
-    }
+/// Unsupervised examples: one sentence each.
+pub fn sentence_examples(sentences: Vec<String>) -> Vec<Example> {
+    sentences.into_iter().map(|s| vec![s]).collect()
+}
 
-    /// Keeps the first `n` examples.
-    pub fn truncate(mut self, n: usize) -> Self {
-        self.examples.truncate(n);
-        self
-    }
+/// Supervised examples from NLI triplets (pairs, when they have no hard negative).
+pub fn triplet_examples(triplets: Vec<NliTriplet>) -> Vec<Example> {
+    triplets
+        .into_iter()
+        .map(|t| {
+            let mut example = vec![t.anchor, t.positive];
+            example.extend(t.hard_negative);
+            example
+        })
+        .collect()
 }
 
 impl Dataset<Example> for ExampleDataset {

@@ -184,15 +184,28 @@ pub fn find_sts_sets(dir: &Path) -> Result<Vec<StsSet>, DataError> {
     Ok(sets)
 }
 
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_string()
+}
+
 fn collect_sets(dir: &Path, sets: &mut Vec<StsSet>, depth: usize) -> Result<(), DataError> {
     let io = |source| DataError::Io {
         path: dir.into(),
         source,
     };
+    // Sets in sub-folders carry the folder's name (e.g. two variants of STS-B side by side).
+    let origin = if depth > 0 {
+        format!(" [{}]", file_name(dir))
+    } else {
+        String::new()
+    };
     for (split, file) in [("dev", "sts-dev.csv"), ("test", "sts-test.csv")] {
         if let Some(path) = find(dir, file) {
             sets.push(StsSet {
-                name: format!("STS-B {split}"),
+                name: format!("STS-B {split}{origin}"),
                 pairs: read_stsb(&path)?,
             });
         }
@@ -213,7 +226,7 @@ fn collect_sets(dir: &Path, sets: &mut Vec<StsSet>, depth: usize) -> Result<(), 
         name == "SICK.txt" || name == "SICK_test_annotated.txt"
     }) {
         sets.push(StsSet {
-            name: "SICK-R test".into(),
+            name: format!("SICK-R test{origin}"),
             pairs: read_sick(sick)?,
         });
     }

@@ -1,0 +1,296 @@
+//! `train-app simcse` end to end on a tiny random BERT written as a Hugging Face directory:
+//! training with the STS-B dev monitor, export, embedding, and clear errors for bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use burn::backend::NdArray;
+use simcse::export::write_hf_directory;
+use simcse::{BertConfig, SimcseModelConfig};
+use tokenizers::models::wordlevel::WordLevel;
+use tokenizers::pre_tokenizers::whitespace::Whitespace;
+use tokenizers::Tokenizer;
+
+const WORDS: [&str; 12] = [
+    "a", "man", "woman", "dog", "cat", "runs", "sleeps", "eats", "the", "park", "house", "food",
+];
+
+fn train_app(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_train-app"))
+        .args(args)
+        .output()
+        .expect("train-app runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("contrastive-simcse-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A random two-layer BERT with a word-level tokenizer of `extra_tokens` more words than the
+/// model has rows when positive (a mismatched pair).
+fn tiny_model(dir: &Path, extra_tokens: usize) -> PathBuf {
+    let base = dir.join("base");
+    std::fs::create_dir_all(&base).unwrap();
+    let specials = ["[PAD]", "[UNK]"];
+    let mut vocab: Vec<String> = specials
+        .iter()
+        .chain(WORDS.iter())
+        .map(|w| w.to_string())
+        .collect();
+    let vocab_size = vocab.len();
+    vocab.extend((0..extra_tokens).map(|i| format!("extra{i}")));
+    let config: BertConfig = serde_json::from_value(serde_json::json!({
+        "vocab_size": vocab_size, "hidden_size": 8, "num_hidden_layers": 2,
+        "num_attention_heads": 2, "intermediate_size": 16, "max_position_embeddings": 16
+    }))
+    .unwrap();
+    std::fs::write(
+        base.join("config.json"),
+        serde_json::to_string(&config).unwrap(),
+    )
+    .unwrap();
+    let word_level = WordLevel::builder()
+        .vocab(
+            vocab
+                .into_iter()
+                .enumerate()
+                .map(|(i, w)| (w, i as u32))
+                .collect(),
+        )
+        .unk_token("[UNK]".into())
+        .build()
+        .unwrap();
+    let mut tokenizer = Tokenizer::new(word_level);
+    tokenizer.with_pre_tokenizer(Some(Whitespace {}));
+    tokenizer.save(base.join("tokenizer.json"), false).unwrap();
+    let device = Default::default();
+    let model = SimcseModelConfig::new()
+        .init::<NdArray>(&config, config.init(&device), None, &device)
+        .unwrap();
+    let out = dir.join("model");
+    write_hf_directory(&model, &base, &out).unwrap();
+    out
+}
+
+/// `n` sentences of the tiny vocabulary.
+fn sentences(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            format!(
+                "the {} {} {}",
+                WORDS[1 + i % 4],
+                WORDS[5 + (i / 4) % 3],
+                WORDS[9 + (i / 12) % 3]
+            )
+        })
+        .collect()
+}
+
+fn embed(model: &Path, input: &str, normalize: bool) -> Vec<Vec<f64>> {
+    use std::io::Write;
+    let mut args = vec![
+        "simcse",
+        "embed",
+        "--model",
+        model.to_str().unwrap(),
+        "--pooler",
+        "avg",
+    ];
+    if normalize {
+        args.push("--normalize");
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_train-app"))
+        .args(&args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn simcse_trains_keeps_the_best_dev_model_exports_and_embeds() {
+    let dir = scratch("train");
+    let model = tiny_model(&dir, 0);
+    let data = dir.join("sentences.txt");
+    std::fs::write(&data, sentences(40).join("\n")).unwrap();
+    let sts = dir.join("sts");
+    std::fs::create_dir_all(&sts).unwrap();
+    let rows: Vec<String> = sentences(16)
+        .chunks(2)
+        .enumerate()
+        .map(|(i, p)| format!("g\tf\t2012\t{i}\t{}\t{}\t{}", i % 5, p[0], p[1]))
+        .collect();
+    std::fs::write(sts.join("sts-dev.csv"), rows.join("\n")).unwrap();
+    let config = dir.join("tiny.toml");
+    std::fs::write(
+        &config,
+        "batch_size = 8\nmax_length = 8\neval_steps = 2\nvalid_examples = 8\nnum_workers = 1\nlearning_rate = 0.001\n",
+    )
+    .unwrap();
+    let run = dir.join("run");
+    let out = train_app(&[
+        "simcse",
+        "train",
+        "--mode",
+        "unsup",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--sts",
+        sts.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--artifacts",
+        run.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["task"], "simcse.train");
+    assert_eq!(summary["train_examples"], 32);
+    assert_eq!(summary["steps"], 4);
+    assert!(
+        summary["best_dev_step"]
+            .as_u64()
+            .is_some_and(|s| s == 2 || s == 4),
+        "{summary}"
+    );
+    assert!(
+        summary["spearman_after"]["STS-B dev"].is_number(),
+        "{summary}"
+    );
+    assert!(run.join("best-model.mpk").is_file());
+
+    let exported = dir.join("exported");
+    let out = train_app(&[
+        "simcse",
+        "export",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--out",
+        exported.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let input = "the man runs\na dog sleeps in the house\n";
+    let from_export = embed(&exported, input, false);
+    assert_eq!(from_export.len(), 2);
+    assert_eq!(from_export[0].len(), 8);
+    assert_eq!(from_export, embed(&run.join("hf"), input, false));
+    assert_ne!(
+        from_export,
+        embed(&model, input, false),
+        "training changed the weights"
+    );
+    for vector in embed(&exported, input, true) {
+        let norm: f64 = vector.iter().map(|v| v * v).sum::<f64>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn simcse_bad_inputs_are_clear_errors() {
+    let dir = scratch("errors");
+    let model = tiny_model(&dir, 0);
+    let nli = dir.join("nli.csv");
+    std::fs::write(&nli, "sent0,sent1,hard_neg\na,b,c\n\"open,b,c\n").unwrap();
+    let mismatched = tiny_model(&scratch("mismatch"), 5);
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (
+            vec![
+                "train".into(),
+                "--mode".into(),
+                "sup".into(),
+                "--data".into(),
+                nli.display().to_string(),
+                "--model".into(),
+                model.display().to_string(),
+            ],
+            "nli.csv:3: a quoted field is never closed".into(),
+        ),
+        (
+            vec![
+                "eval".into(),
+                "--model".into(),
+                dir.join("missing").display().to_string(),
+                "--sts".into(),
+                dir.display().to_string(),
+            ],
+            "no STS data found".into(),
+        ),
+        (
+            vec![
+                "embed".into(),
+                "--model".into(),
+                dir.join("missing").display().to_string(),
+            ],
+            format!(
+                "cannot read {}",
+                dir.join("missing").join("config.json").display()
+            ),
+        ),
+        (
+            vec![
+                "embed".into(),
+                "--model".into(),
+                mismatched.display().to_string(),
+            ],
+            "the tokenizer has 19 tokens but the model's embedding has 14 rows".into(),
+        ),
+        (
+            vec![
+                "embed".into(),
+                "--model".into(),
+                model.display().to_string(),
+                "--pooler".into(),
+                "max".into(),
+            ],
+            "unknown pooler `max`".into(),
+        ),
+        (
+            vec![
+                "train".into(),
+                "--mode".into(),
+                "semi".into(),
+                "--data".into(),
+                nli.display().to_string(),
+                "--model".into(),
+                model.display().to_string(),
+            ],
+            "--mode `semi`: expected unsup or sup".into(),
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut full = vec!["simcse".to_string()];
+        full.extend(args);
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        let out = train_app(&refs);
+        assert_eq!(out.status.code(), Some(1), "{full:?}: {}", stderr(&out));
+        let message = stderr(&out);
+        assert!(message.contains(&expected), "{full:?}: {message}");
+        assert!(!message.contains("panicked"), "{full:?}: {message}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
