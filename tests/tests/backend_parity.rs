@@ -18,27 +18,13 @@ use contrastive_core::loss::{NtXentConfig, SupervisedSimCseConfig};
 use contrastive_core::metrics::uniformity;
 use contrastive_tests::{assert_all_close, values};
 
+mod wgpu_probe;
+use wgpu_probe::wgpu_available;
+
 type Cpu = Autodiff<NdArray<f32>>;
 type Gpu = Autodiff<Wgpu>;
 
 const TOL: f64 = 1e-4;
-
-/// Whether a WGPU adapter answers; `None` (after printing why) means skip.
-fn wgpu_available() -> Option<()> {
-    let probe = std::panic::catch_unwind(|| {
-        Tensor::<Wgpu, 1>::ones([1], &Default::default()).into_scalar()
-    });
-    match probe {
-        Ok(_) => Some(()),
-        Err(_) if std::env::var("CONTRASTIVE_REQUIRE_WGPU").is_ok_and(|v| v == "1") => {
-            panic!("CONTRASTIVE_REQUIRE_WGPU=1 but no WGPU adapter (install mesa-vulkan-drivers)")
-        }
-        Err(_) => {
-            eprintln!("SKIPPED: no WGPU adapter (install mesa-vulkan-drivers for a software Vulkan driver)");
-            None
-        }
-    }
-}
 
 /// Deterministic, backend-independent input values in [-1, 1].
 fn pattern<B: Backend, const D: usize>(shape: [usize; D], phase: f64) -> Tensor<B, D> {

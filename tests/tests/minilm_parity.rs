@@ -1,10 +1,12 @@
 //! Parity with the Python stack on real weights: for the sentences of
 //! `shared/fixtures/minilm_reference.json`, our token ids equal the reference ids and our
 //! `[CLS]`, masked-mean and normalised-mean embeddings of `shared/models/all-minilm-l6-v2`
-//! match PyTorch `transformers` / `sentence-transformers` within 1e-4 (ndarray, f32).
-//! All sentences go through as one padded batch, so the padding mask is exercised too.
+//! match PyTorch `transformers` / `sentence-transformers` within 1e-4, on ndarray (f32) and on
+//! wgpu (skipped without an adapter unless `CONTRASTIVE_REQUIRE_WGPU=1`). All sentences go
+//! through as one padded batch, so the padding mask is exercised too.
 
-use burn::backend::NdArray;
+use burn::backend::{NdArray, Wgpu};
+use burn::tensor::backend::Backend;
 use contrastive_core::similarity::l2_normalize;
 use contrastive_core::text::TextTokenizer;
 use contrastive_tests::{assert_all_close, load_fixture, shared_dir, values};
@@ -12,10 +14,23 @@ use simcse::loader::load_bert;
 use simcse::pooling::{masked_mean, Pooler};
 use simcse::BertInput;
 
+mod wgpu_probe;
+
 type B = NdArray<f32>;
 
 #[test]
 fn minilm_ids_and_embeddings_match_pytorch() {
+    check_against_reference::<B>();
+}
+
+#[test]
+fn minilm_embeddings_match_pytorch_on_wgpu() {
+    if wgpu_probe::wgpu_available().is_some() {
+        check_against_reference::<Wgpu>();
+    }
+}
+
+fn check_against_reference<B: Backend>() {
     let Some(reference) = load_fixture("minilm_reference.json") else {
         return;
     };
