@@ -49,14 +49,41 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     }
 }
 
-/// Spearman's ρ (in [-1, 1]) between predicted cosine similarities and gold scores.
-pub fn sts_spearman<B: Backend>(
+/// How a model does on an STS set: the correlation, and the paper's §5 geometry.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct StsScore {
+    /// Spearman's ρ (in [-1, 1]) between cosine similarities and gold scores.
+    pub spearman: f64,
+    /// `ℓ_align`: mean squared distance of normalised embeddings of pairs rated ≥ 4 (lower is
+    /// better; NaN when no pair is).
+    pub alignment: f64,
+    /// `ℓ_uniform`: `log mean exp(−2‖f(x) − f(y)‖²)` over all pairs of the set's sentences
+    /// (lower is better).
+    pub uniformity: f64,
+}
+
+fn normalized(v: &[f32]) -> Vec<f64> {
+    let norm = v
+        .iter()
+        .map(|x| (*x as f64).powi(2))
+        .sum::<f64>()
+        .sqrt()
+        .max(1e-12);
+    v.iter().map(|x| *x as f64 / norm).collect()
+}
+
+fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum()
+}
+
+/// Scores `model` on `pairs`: correlation, alignment and uniformity.
+pub fn sts_score<B: Backend>(
     model: &SimCse<B>,
     tokenizer: &TextTokenizer,
     pairs: &[StsPair],
     batch_size: usize,
     device: &B::Device,
-) -> Result<f64, TextError> {
+) -> Result<StsScore, TextError> {
     let sentences: Vec<&str> = pairs
         .iter()
         .flat_map(|p| [p.first.as_str(), p.second.as_str()])
@@ -67,5 +94,107 @@ pub fn sts_spearman<B: Backend>(
         .map(|pair| cosine(&pair[0], &pair[1]))
         .collect();
     let gold: Vec<f64> = pairs.iter().map(|p| p.score).collect();
-    spearman(&predicted, &gold).map_err(|e| TextError::Encode(format!("STS correlation: {e}")))
+    let spearman = spearman(&predicted, &gold)
+        .map_err(|e| TextError::Encode(format!("STS correlation: {e}")))?;
+    let units: Vec<Vec<f64>> = embeddings.iter().map(|e| normalized(e)).collect();
+    let positives: Vec<f64> = units
+        .chunks_exact(2)
+        .zip(&gold)
+        .filter(|(_, score)| **score >= 4.0)
+        .map(|(pair, _)| squared_distance(&pair[0], &pair[1]))
+        .collect();
+    let alignment = positives.iter().sum::<f64>() / positives.len() as f64;
+    let (mut sum, mut count) = (0.0, 0usize);
+    for (i, a) in units.iter().enumerate() {
+        for b in &units[i + 1..] {
+            sum += (-2.0 * squared_distance(a, b)).exp();
+            count += 1;
+        }
+    }
+    Ok(StsScore {
+        spearman,
+        alignment,
+        uniformity: (sum / count.max(1) as f64).ln(),
+    })
+}
+
+/// Spearman's ρ (in [-1, 1]) between predicted cosine similarities and gold scores.
+pub fn sts_spearman<B: Backend>(
+    model: &SimCse<B>,
+    tokenizer: &TextTokenizer,
+    pairs: &[StsPair],
+    batch_size: usize,
+    device: &B::Device,
+) -> Result<f64, TextError> {
+    sts_score(model, tokenizer, pairs, batch_size, device).map(|s| s.spearman)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SimcseModelConfig;
+    use crate::pooling::Pooler;
+    use crate::sentence_model::tests::tiny_bert_config;
+    use burn::backend::NdArray;
+    use tokenizers::models::wordlevel::WordLevel;
+    use tokenizers::pre_tokenizers::whitespace::Whitespace;
+    use tokenizers::Tokenizer;
+
+    #[test]
+    fn cosine_handles_zero_vectors() {
+        assert!((cosine(&[1.0, 0.0], &[1.0, 1.0]) - 0.5f64.sqrt()).abs() < 1e-12);
+        assert_eq!(cosine(&[0.0, 0.0], &[1.0, 1.0]), 0.0);
+    }
+
+    #[test]
+    fn embeddings_keep_the_input_order_and_scores_are_consistent() {
+        let path = std::env::temp_dir().join(format!("sts-eval-tok-{}.json", std::process::id()));
+        let words = ["[PAD]", "[UNK]", "a", "b", "c", "d", "e"];
+        let vocab = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.to_string(), i as u32))
+            .collect();
+        let model = WordLevel::builder()
+            .vocab(vocab)
+            .unk_token("[UNK]".into())
+            .build()
+            .unwrap();
+        let mut tokenizer = Tokenizer::new(model);
+        tokenizer.with_pre_tokenizer(Some(Whitespace {}));
+        tokenizer.save(&path, false).unwrap();
+        let tokenizer = TextTokenizer::from_file(&path, 8).unwrap();
+        std::fs::remove_file(&path).unwrap();
+
+        let device = Default::default();
+        let config = tiny_bert_config();
+        let model = SimcseModelConfig::new()
+            .with_pooler(Pooler::Avg)
+            .init::<NdArray>(&config, config.init(&device), None, &device)
+            .unwrap();
+        let sentences = ["a b c d e", "a", "c d", "b"];
+        let batched = embed_sentences(&model, &tokenizer, &sentences, 3, &device).unwrap();
+        for (sentence, embedding) in sentences.iter().zip(&batched) {
+            let alone = embed_sentences(&model, &tokenizer, &[sentence], 1, &device).unwrap();
+            for (x, y) in alone[0].iter().zip(embedding) {
+                assert!(
+                    (x - y).abs() < 1e-5,
+                    "{sentence}: padding changed the embedding"
+                );
+            }
+        }
+        let pairs: Vec<StsPair> = [("a b", "a b", 5.0), ("a", "e", 0.0), ("c d", "c", 4.0)]
+            .iter()
+            .map(|(x, y, s)| StsPair {
+                first: x.to_string(),
+                second: y.to_string(),
+                score: *s,
+            })
+            .collect();
+        let score = sts_score(&model, &tokenizer, &pairs, 2, &device).unwrap();
+        // An identical pair is the most similar, so it ranks first: ρ is defined and bounded.
+        assert!(score.spearman.abs() <= 1.0);
+        assert!(score.alignment >= 0.0 && score.alignment.is_finite());
+        assert!(score.uniformity <= 0.0);
+    }
 }

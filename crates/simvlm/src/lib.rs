@@ -1,5 +1,8 @@
 //! SimVLM — simple visual language model pre-training with PrefixLM (Wang et al., 2021).
 //!
-//! Not implemented yet: the PrefixLM encoder–decoder, 2-D relative attention, decoding and
-//! captioning metrics are tracked as their own issue. Its convolutional stem is the shared
-//! ResNet truncated after three stages (`contrastive_core::nn::ResNetConfig::stages`).
+//! So far: the captioning metrics ([`caption_metrics`]: corpus BLEU-4 and CIDEr-D). The PrefixLM
+//! encoder–decoder, 2-D relative attention, decoding and the data are still to come; the
+//! convolutional stem will be the shared ResNet truncated after three stages
+//! (`contrastive_core::nn::ResNetConfig::stages`).
+
+pub mod caption_metrics;

@@ -28,7 +28,7 @@ use simcse::dev_monitor::DevMonitor;
 use simcse::export::write_hf_directory;
 use simcse::loader::{load_bert_with_pooler, load_config};
 use simcse::step::DEV_SPEARMAN;
-use simcse::sts_eval::{embed_sentences, sts_spearman};
+use simcse::sts_eval::{embed_sentences, sts_score};
 use simcse::{Mode, Pooler, SimCse, SimcseConfig, SimcseModelConfig};
 
 use crate::artifacts::RunDir;
@@ -238,7 +238,7 @@ fn eval_command(args: EvalArgs) -> Result<()> {
         "backend": backend::NAME,
         "model": args.model,
         "pooler": args.pooler,
-        "spearman": scores,
+        "scores": scores,
         "seconds": start.elapsed().as_secs_f64(),
     });
     println!("{summary}");
@@ -503,8 +503,8 @@ fn train_command(args: TrainArgs) -> Result<()> {
         "steps": total_steps,
         "train_seconds": seconds,
         "best_dev_step": best.map(|(step, _)| step),
-        "spearman_before": before,
-        "spearman_after": after,
+        "sts_before": before,
+        "sts_after": after,
         "hf_export": hf,
         "artifacts": run.path(),
     });

@@ -178,7 +178,7 @@ fn simcse_trains_keeps_the_best_dev_model_exports_and_embeds() {
         "{summary}"
     );
     assert!(
-        summary["spearman_after"]["STS-B dev"].is_number(),
+        summary["sts_after"]["STS-B dev"]["spearman"].is_number(),
         "{summary}"
     );
     assert!(run.join("best-model.mpk").is_file());
