@@ -1,8 +1,10 @@
 //! SimVLM — simple visual language model pre-training with PrefixLM (Wang et al., 2021).
 //!
-//! So far: the captioning metrics ([`caption_metrics`]: corpus BLEU-4 and CIDEr-D). The PrefixLM
-//! encoder–decoder, 2-D relative attention, decoding and the data are still to come; the
-//! convolutional stem will be the shared ResNet truncated after three stages
-//! (`contrastive_core::nn::ResNetConfig::stages`).
+//! [`model`]: the encoder–decoder with a convolutional stem (the shared ResNet's first three
+//! stages) and 2-D relative attention among image tokens; [`caption_metrics`]: corpus BLEU-4 and
+//! CIDEr-D.
 
 pub mod caption_metrics;
+pub mod model;
+
+pub use model::{PrefixBatch, SimVlm, SimvlmModelConfig};

@@ -1,7 +1,9 @@
 //! Building blocks shared by the method crates.
 
+mod attention;
 mod projection_head;
 mod resnet;
 
+pub use attention::{causal_blocked, padding_blocked, Attention, AttentionConfig, KeyValues};
 pub use projection_head::{ProjectionHead, ProjectionHeadConfig};
 pub use resnet::{ConvBn, ResNet, ResNetConfig, ResNetStage, ResNetStem, ResidualBlock};
