@@ -206,14 +206,23 @@ fn score_sets<B: Backend>(
 ) -> Result<serde_json::Map<String, serde_json::Value>> {
     let mut scores = serde_json::Map::new();
     for set in sets {
-        let rho = sts_spearman(model, tokenizer, &set.pairs, batch_size, device)?;
+        let score = sts_score(model, tokenizer, &set.pairs, batch_size, device)?;
         println!(
-            "{:<14} {:>6} pairs  Spearman {:6.2}",
+            "{:<14} {:>6} pairs  Spearman {:6.2}  align {:.3}  uniform {:.3}",
             set.name,
             set.pairs.len(),
-            100.0 * rho
+            100.0 * score.spearman,
+            score.alignment,
+            score.uniformity
         );
-        scores.insert(set.name.clone(), json!(100.0 * rho));
+        scores.insert(
+            set.name.clone(),
+            json!({
+                "spearman": 100.0 * score.spearman,
+                "alignment": score.alignment,
+                "uniformity": score.uniformity,
+            }),
+        );
     }
     Ok(scores)
 }

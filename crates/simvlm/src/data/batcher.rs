@@ -1,0 +1,266 @@
+//! PrefixLM examples and batches. A caption is split at a random point — the words before it
+//! join the image in the prefix, the rest is the target — so the loss falls on text only; a
+//! question is the prefix and its answer the target; text-only examples split at random too.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataset::Dataset;
+use burn::tensor::{backend::Backend, Device, Int, Tensor, TensorData};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::{CaptionedImages, Pixels};
+use crate::model::PrefixBatch;
+use crate::tokenizer::CaptionTokenizer;
+
+/// One training example before batching.
+#[derive(Debug, Clone)]
+pub struct PrefixExample {
+    pub image: Option<Pixels>,
+    pub prefix: Vec<u32>,
+    pub target: Vec<u32>,
+}
+
+#[derive(Debug, Clone)]
+enum Entry {
+    /// A caption of an image, split at a random point at every draw.
+    Caption { image: usize, words: Vec<u32> },
+    /// A question about an image and its answer.
+    Question {
+        image: usize,
+        question: Vec<u32>,
+        answer: Vec<u32>,
+    },
+}
+
+/// The PrefixLM examples of a set of captioned images: every caption, and every question.
+pub struct PrefixLmDataset {
+    images: Arc<CaptionedImages>,
+    entries: Vec<Entry>,
+    seed: u64,
+    draws: Vec<AtomicU64>,
+}
+
+impl PrefixLmDataset {
+    /// Examples of `images`, texts cut so that `[BOS] prefix target [EOS]` fits `max_text_len`.
+    pub fn new(
+        images: Arc<CaptionedImages>,
+        tokenizer: &CaptionTokenizer,
+        max_text_len: usize,
+        seed: u64,
+    ) -> Self {
+        let room = max_text_len.saturating_sub(2).max(1);
+        let mut entries = Vec::new();
+        for (image, captions) in images.captions.iter().enumerate() {
+            for caption in captions {
+                let mut words = tokenizer.encode(caption);
+                words.truncate(room);
+                if !words.is_empty() {
+                    entries.push(Entry::Caption { image, words });
+                }
+            }
+            for (question, answer) in images.questions.get(image).into_iter().flatten() {
+                let mut question = tokenizer.encode(question);
+                let mut answer = tokenizer.encode(answer);
+                answer.truncate(room);
+                question.truncate(room - answer.len());
+                entries.push(Entry::Question {
+                    image,
+                    question,
+                    answer,
+                });
+            }
+        }
+        Self {
+            draws: entries.iter().map(|_| AtomicU64::new(0)).collect(),
+            images,
+            entries,
+            seed,
+        }
+    }
+}
+
+/// A generator seeded by the seed, the item and how often it was drawn (SplitMix64 mixing), so
+/// splits do not depend on the number of loader workers.
+fn item_rng(seed: u64, index: usize, draw: u64) -> StdRng {
+    let mut x = seed
+        ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ draw.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    StdRng::seed_from_u64(x ^ (x >> 31))
+}
+
+impl Dataset<PrefixExample> for PrefixLmDataset {
+    fn get(&self, index: usize) -> Option<PrefixExample> {
+        let draw = self.draws.get(index)?.fetch_add(1, Ordering::Relaxed);
+        Some(match &self.entries[index] {
+            Entry::Caption { image, words } => {
+                // T_p covers the image and k ∈ [0, n − 1] words: at least one word is a target.
+                let k = item_rng(self.seed, index, draw).random_range(0..words.len());
+                PrefixExample {
+                    image: Some(self.images.images[*image].clone()),
+                    prefix: words[..k].to_vec(),
+                    target: words[k..].to_vec(),
+                }
+            }
+            Entry::Question {
+                image,
+                question,
+                answer,
+            } => PrefixExample {
+                image: Some(self.images.images[*image].clone()),
+                prefix: question.clone(),
+                target: answer.clone(),
+            },
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// Pads examples into a [`PrefixBatch`]: the encoder text is `[BOS] prefix`, the decoder reads
+/// `[BOS] target` and predicts `target [EOS]`, positions continuing after the prefix.
+#[derive(Clone, Debug)]
+pub struct PrefixBatcher {
+    pub pad: u32,
+    pub bos: u32,
+    pub eos: u32,
+    /// Side of the images.
+    pub image_size: usize,
+}
+
+impl PrefixBatcher {
+    pub fn new(tokenizer: &CaptionTokenizer, image_size: usize) -> Self {
+        Self {
+            pad: tokenizer.pad,
+            bos: tokenizer.bos,
+            eos: tokenizer.eos,
+            image_size,
+        }
+    }
+}
+
+fn padded<B: Backend>(
+    rows: &[Vec<i64>],
+    pad: i64,
+    device: &Device<B>,
+) -> (Tensor<B, 2, Int>, Tensor<B, 2, Int>) {
+    let len = rows.iter().map(Vec::len).max().unwrap_or(1).max(1);
+    let mut ids = vec![pad; rows.len() * len];
+    let mut mask = vec![0i64; rows.len() * len];
+    for (r, row) in rows.iter().enumerate() {
+        for (c, &id) in row.iter().enumerate() {
+            ids[r * len + c] = id;
+            mask[r * len + c] = 1;
+        }
+    }
+    let tensor = |v| Tensor::from_data(TensorData::new(v, [rows.len(), len]), device);
+    (tensor(ids), tensor(mask))
+}
+
+impl<B: Backend> Batcher<B, PrefixExample, PrefixBatch<B>> for PrefixBatcher {
+    fn batch(&self, items: Vec<PrefixExample>, device: &Device<B>) -> PrefixBatch<B> {
+        let (bos, eos, pad) = (self.bos as i64, self.eos as i64, self.pad as i64);
+        let ids = |v: &[u32]| v.iter().map(|&t| t as i64).collect::<Vec<_>>();
+        let prefixes: Vec<Vec<i64>> = items
+            .iter()
+            .map(|e| [vec![bos], ids(&e.prefix)].concat())
+            .collect();
+        let inputs: Vec<Vec<i64>> = items
+            .iter()
+            .map(|e| [vec![bos], ids(&e.target)].concat())
+            .collect();
+        let labels: Vec<Vec<i64>> = items
+            .iter()
+            .map(|e| [ids(&e.target), vec![eos]].concat())
+            .collect();
+        let positions: Vec<Vec<i64>> = prefixes
+            .iter()
+            .zip(&inputs)
+            .map(|(p, d)| (0..d.len()).map(|t| (p.len() + t) as i64).collect())
+            .collect();
+        let (prefix_ids, prefix_mask) = padded(&prefixes, pad, device);
+        let (decoder_ids, decoder_mask) = padded(&inputs, pad, device);
+        let (labels, _) = padded(&labels, pad, device);
+        let (decoder_positions, _) = padded(&positions, 0, device);
+        let images = items.iter().all(|e| e.image.is_some()).then(|| {
+            let s = self.image_size;
+            let data: Vec<f32> = items
+                .iter()
+                .flat_map(|e| e.image.clone().unwrap_or_default())
+                .collect();
+            Tensor::from_data(TensorData::new(data, [items.len(), 3, s, s]), device)
+        });
+        PrefixBatch {
+            images,
+            prefix_ids,
+            prefix_mask,
+            decoder_ids,
+            decoder_positions,
+            decoder_mask,
+            labels,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::scenes;
+    use burn::backend::NdArray;
+
+    #[test]
+    fn captions_split_into_prefix_and_nonempty_target_and_questions_keep_answers() {
+        let (_, data) = scenes::generate(4, 8, false, 0);
+        let texts: Vec<String> = data
+            .captions
+            .iter()
+            .flatten()
+            .cloned()
+            .chain(
+                data.questions
+                    .iter()
+                    .flatten()
+                    .flat_map(|(q, a)| [q.clone(), a.clone()]),
+            )
+            .collect();
+        let tokenizer = CaptionTokenizer::train(&texts, 100).unwrap();
+        let dataset = PrefixLmDataset::new(Arc::new(data.clone()), &tokenizer, 40, 7);
+        assert_eq!(dataset.len(), 4 * 5);
+        let mut prefix_lengths = std::collections::HashSet::new();
+        for _ in 0..30 {
+            let example = dataset.get(0).unwrap();
+            assert!(!example.target.is_empty());
+            let whole = [example.prefix.clone(), example.target.clone()].concat();
+            assert_eq!(tokenizer.decode(&whole), data.captions[0][0]);
+            prefix_lengths.insert(example.prefix.len());
+        }
+        assert!(
+            prefix_lengths.len() > 3,
+            "the split point varies: {prefix_lengths:?}"
+        );
+        let question = dataset.get(1).unwrap();
+        assert_eq!(tokenizer.decode(&question.target), data.questions[0][0].1);
+
+        let batch: PrefixBatch<NdArray> = PrefixBatcher::new(&tokenizer, 8).batch(
+            vec![dataset.get(1).unwrap(), dataset.get(2).unwrap()],
+            &Default::default(),
+        );
+        let labels = batch.labels.to_data().to_vec::<i64>().unwrap();
+        let inputs = batch.decoder_ids.to_data().to_vec::<i64>().unwrap();
+        let [rows, len] = batch.labels.dims();
+        assert_eq!(rows, 2);
+        // The decoder input is the label sequence shifted right behind [BOS].
+        assert_eq!(inputs[0], tokenizer.bos as i64);
+        assert_eq!(inputs[1..len], labels[..len - 1]);
+        let positions = batch.decoder_positions.to_data().to_vec::<i64>().unwrap();
+        let prefix_len = 1 + dataset.get(1).unwrap().prefix.len() as i64;
+        assert_eq!(positions[0], prefix_len);
+        assert_eq!(batch.images.unwrap().dims(), [2, 3, 8, 8]);
+    }
+}

@@ -1,0 +1,199 @@
+//! The embedded default: rendered scenes of one shape with a colour, a size and a position,
+//! described by a template caption and four question–answer pairs. Some colour–shape
+//! combinations never occur in training, so the test split measures compositional
+//! generalisation as well as fit.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::{CaptionedImages, Pixels};
+
+pub const COLOURS: [(&str, [f32; 3]); 5] = [
+    ("red", [0.9, 0.1, 0.1]),
+    ("green", [0.1, 0.8, 0.2]),
+    ("blue", [0.15, 0.3, 0.95]),
+    ("yellow", [0.95, 0.85, 0.1]),
+    ("white", [0.95, 0.95, 0.95]),
+];
+pub const SHAPES: [&str; 3] = ["circle", "square", "triangle"];
+pub const SIZES: [&str; 2] = ["small", "large"];
+pub const ROWS: [&str; 2] = ["top", "bottom"];
+pub const COLUMNS: [&str; 2] = ["left", "right"];
+
+/// Colour–shape combinations held out of the training split.
+pub const HELD_OUT: [(&str, &str); 3] = [
+    ("blue", "triangle"),
+    ("yellow", "circle"),
+    ("red", "square"),
+];
+
+/// The attributes of one scene.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scene {
+    pub colour: usize,
+    pub shape: usize,
+    pub size: usize,
+    pub row: usize,
+    pub column: usize,
+}
+
+impl Scene {
+    /// Whether the colour–shape combination is one of [`HELD_OUT`].
+    pub fn is_held_out(&self) -> bool {
+        HELD_OUT.contains(&(COLOURS[self.colour].0, SHAPES[self.shape]))
+    }
+
+    /// "a small red circle in the top left".
+    pub fn caption(&self) -> String {
+        format!(
+            "a {} {} {} in the {} {}",
+            SIZES[self.size],
+            COLOURS[self.colour].0,
+            SHAPES[self.shape],
+            ROWS[self.row],
+            COLUMNS[self.column]
+        )
+    }
+
+    /// One question per attribute, with its answer.
+    pub fn questions(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "what colour is the shape".into(),
+                COLOURS[self.colour].0.into(),
+            ),
+            ("what shape is it".into(), SHAPES[self.shape].into()),
+            (
+                "is the shape small or large".into(),
+                SIZES[self.size].into(),
+            ),
+            (
+                "where is the shape".into(),
+                format!("{} {}", ROWS[self.row], COLUMNS[self.column]),
+            ),
+        ]
+    }
+
+    /// The scene drawn on a `size`×`size` noisy dark background, `[3, size, size]` in [-1, 1].
+    pub fn render(&self, size: usize, rng: &mut StdRng) -> Pixels {
+        let s = size as f32;
+        let radius = if self.size == 0 { 0.13 * s } else { 0.22 * s };
+        let jitter = 0.06 * s;
+        let cx = (0.27 + 0.46 * self.column as f32) * s + rng.random_range(-jitter..=jitter);
+        let cy = (0.27 + 0.46 * self.row as f32) * s + rng.random_range(-jitter..=jitter);
+        let colour = COLOURS[self.colour].1;
+        let mut pixels = vec![0.0f32; 3 * size * size];
+        for y in 0..size {
+            for x in 0..size {
+                let (dx, dy) = (x as f32 + 0.5 - cx, y as f32 + 0.5 - cy);
+                let inside = match self.shape {
+                    0 => dx * dx + dy * dy <= radius * radius,
+                    1 => dx.abs() <= radius * 0.85 && dy.abs() <= radius * 0.85,
+                    // Apex up: the half-width grows linearly from the top to the base.
+                    _ => dy >= -radius && dy <= radius && dx.abs() <= (dy + radius) * 0.5,
+                };
+                let noise: f32 = rng.random_range(0.0..0.12);
+                for c in 0..3 {
+                    let value = if inside { colour[c] } else { 0.15 + noise };
+                    pixels[c * size * size + y * size + x] = value * 2.0 - 1.0;
+                }
+            }
+        }
+        pixels
+    }
+}
+
+/// Every combination of attributes.
+fn all_scenes() -> Vec<Scene> {
+    let mut scenes = Vec::new();
+    for colour in 0..COLOURS.len() {
+        for shape in 0..SHAPES.len() {
+            for size in 0..SIZES.len() {
+                for row in 0..ROWS.len() {
+                    for column in 0..COLUMNS.len() {
+                        scenes.push(Scene {
+                            colour,
+                            shape,
+                            size,
+                            row,
+                            column,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    scenes
+}
+
+/// `count` rendered scenes drawn (with replacement) from the held-in combinations, or from the
+/// held-out ones when `held_out` is true.
+pub fn generate(
+    count: usize,
+    size: usize,
+    held_out: bool,
+    seed: u64,
+) -> (Vec<Scene>, CaptionedImages) {
+    let pool: Vec<Scene> = all_scenes()
+        .into_iter()
+        .filter(|s| s.is_held_out() == held_out)
+        .collect();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let scenes: Vec<Scene> = (0..count)
+        .map(|_| pool[rng.random_range(0..pool.len())])
+        .collect();
+    let data = CaptionedImages {
+        images: scenes.iter().map(|s| s.render(size, &mut rng)).collect(),
+        captions: scenes.iter().map(|s| vec![s.caption()]).collect(),
+        questions: scenes.iter().map(Scene::questions).collect(),
+        size,
+    };
+    (scenes, data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_out_combinations_never_appear_in_held_in_data() {
+        let (scenes, data) = generate(300, 16, false, 1);
+        assert!(scenes.iter().all(|s| !s.is_held_out()));
+        let (held_out, _) = generate(50, 16, true, 2);
+        assert!(held_out.iter().all(Scene::is_held_out));
+        assert_eq!(data.images[0].len(), 3 * 16 * 16);
+        assert!(data
+            .images
+            .iter()
+            .flatten()
+            .all(|v| (-1.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn the_shape_is_drawn_in_its_colour_and_quadrant() {
+        let scene = Scene {
+            colour: 0,
+            shape: 1,
+            size: 1,
+            row: 1,
+            column: 0,
+        };
+        let pixels = scene.render(32, &mut StdRng::seed_from_u64(0));
+        let red = |x: usize, y: usize| {
+            pixels[y * 32 + x] > 0.7 && pixels[2 * 32 * 32 + y * 32 + x] < -0.6
+        };
+        let bottom_left = (16..32)
+            .flat_map(|y| (0..16).map(move |x| (x, y)))
+            .filter(|&(x, y)| red(x, y))
+            .count();
+        let top_right = (0..16)
+            .flat_map(|y| (16..32).map(move |x| (x, y)))
+            .filter(|&(x, y)| red(x, y))
+            .count();
+        assert!(
+            bottom_left > 60 && top_right == 0,
+            "{bottom_left} {top_right}"
+        );
+        assert_eq!(scene.caption(), "a large red square in the bottom left");
+    }
+}
