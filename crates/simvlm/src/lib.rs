@@ -7,6 +7,7 @@
 
 pub mod caption_metrics;
 pub mod data;
+pub mod decode;
 pub mod model;
 pub mod tokenizer;
 
