@@ -6,9 +6,12 @@
 //! [`caption_metrics`]: corpus BLEU-4 and CIDEr-D.
 
 pub mod caption_metrics;
+pub mod config;
 pub mod data;
 pub mod decode;
 pub mod model;
+pub mod step;
 pub mod tokenizer;
 
+pub use config::SimvlmConfig;
 pub use model::{PrefixBatch, SimVlm, SimvlmModelConfig};

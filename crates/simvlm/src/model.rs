@@ -24,7 +24,7 @@ pub struct SimvlmModelConfig {
     #[config(default = "ResNetConfig::new().with_stages(3).with_width_multiplier(0.25)")]
     pub stem: ResNetConfig,
     /// Side of the (square) input images in pixels.
-    #[config(default = 32)]
+    #[config(default = 24)]
     pub image_size: usize,
     /// Transformer width.
     #[config(default = 128)]

@@ -11,6 +11,7 @@ mod harness;
 mod renderer;
 mod simclr;
 mod simcse;
+mod simvlm;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -44,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         job: simcse::SimcseJob,
     },
+    /// SimVLM: PrefixLM vision–language pre-training, captioning and VQA.
+    Simvlm {
+        #[command(subcommand)]
+        job: simvlm::SimvlmJob,
+    },
 }
 
 fn main() {
@@ -59,6 +65,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Info { device } => info(device),
         Command::Simclr { job } => simclr::run(job),
         Command::Simcse { job } => simcse::run(job),
+        Command::Simvlm { job } => simvlm::run(job),
     }
 }
 

@@ -175,7 +175,12 @@ impl StepMetric {
 
     /// Contrastive top-1 accuracy, in percent.
     pub fn accuracy() -> Self {
-        Self::new("Contrastive Accuracy", Quantity::Accuracy, Some("%"), true)
+        Self::accuracy_named("Contrastive Accuracy")
+    }
+
+    /// The step's accuracy in percent under another name (e.g. next-token accuracy).
+    pub fn accuracy_named(name: &str) -> Self {
+        Self::new(name, Quantity::Accuracy, Some("%"), true)
     }
 
     /// A named extra scalar of the step output (e.g. `"Alignment"`).

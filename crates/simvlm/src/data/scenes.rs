@@ -77,7 +77,7 @@ impl Scene {
     /// The scene drawn on a `size`×`size` noisy dark background, `[3, size, size]` in [-1, 1].
     pub fn render(&self, size: usize, rng: &mut StdRng) -> Pixels {
         let s = size as f32;
-        let radius = if self.size == 0 { 0.13 * s } else { 0.22 * s };
+        let radius = if self.size == 0 { 0.15 * s } else { 0.24 * s };
         let jitter = 0.06 * s;
         let cx = (0.27 + 0.46 * self.column as f32) * s + rng.random_range(-jitter..=jitter);
         let cy = (0.27 + 0.46 * self.row as f32) * s + rng.random_range(-jitter..=jitter);

@@ -1,0 +1,543 @@
+//! `train-app simvlm ...`: PrefixLM pre-training of the SimVLM encoder–decoder on generated
+//! scenes or image–caption pairs, captioning, visual question answering and evaluation.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use burn::data::dataloader::DataLoaderBuilder;
+use burn::data::dataset::Dataset;
+use burn::module::Module;
+use burn::optim::AdamWConfig;
+use burn::record::CompactRecorder;
+use burn::tensor::backend::Backend;
+use burn::tensor::Device;
+use burn::train::metric::LearningRateMetric;
+use burn::train::{Learner, SupervisedTraining};
+use clap::{Args, Subcommand};
+use contrastive_core::optim::WarmupScheduleConfig;
+use contrastive_core::train::StepMetric;
+use serde_json::{json, Value};
+use simvlm::caption_metrics::{corpus_bleu4, corpus_cider_d, words};
+use simvlm::data::batcher::{PrefixBatcher, PrefixLmDataset};
+use simvlm::data::captions::{load_image, read_captions};
+use simvlm::data::scenes;
+use simvlm::data::{CaptionedImages, Pixels};
+use simvlm::decode::{generate_beam, generate_greedy};
+use simvlm::tokenizer::CaptionTokenizer;
+use simvlm::{SimVlm, SimvlmConfig};
+
+use crate::artifacts::RunDir;
+use crate::backend::{self, InferenceBackend, TrainBackend};
+use crate::config_file;
+use crate::harness::{self, HarnessOptions};
+
+#[derive(Subcommand)]
+pub enum SimvlmJob {
+    /// PrefixLM pre-training, then evaluation (captioning and, on generated data, VQA).
+    Train(TrainArgs),
+    /// Caption images with a trained run.
+    Caption(CaptionArgs),
+    /// Answer a question about an image with a trained run.
+    Ask(AskArgs),
+    /// Evaluate a trained run: BLEU-4 and CIDEr-D (and exact match / VQA accuracy on scenes).
+    Eval(EvalArgs),
+    /// Train a word-level tokenizer on a captions TSV or a text file (one text per line).
+    Tokenizer(TokenizerArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct DataArgs {
+    /// `synthetic` (generated scenes with held-out colour–shape combinations) or a captions TSV
+    /// (`image`, `caption` and a split column, as in Flickr8k's `captions.tsv`).
+    #[arg(long, default_value = "synthetic")]
+    data: String,
+    /// Split used for training when `--data` is a TSV.
+    #[arg(long, default_value = "train")]
+    train_split: String,
+    /// Split evaluated when `--data` is a TSV.
+    #[arg(long, default_value = "dev")]
+    eval_split: String,
+    /// Generated training scenes (test scenes: a tenth as many, held-in and held-out each).
+    #[arg(long, default_value_t = 3000)]
+    synthetic_images: usize,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// A `SimvlmConfig` as TOML or JSON (unknown keys are errors).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// An existing `tokenizer.json` with [PAD], [UNK], [BOS], [EOS] (default: trained on the
+    /// training captions).
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// Overrides `epochs`.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Overrides `batch_size`.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Overrides `seed`.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The run's folder: config, tokenizer, checkpoints, logs, model, summary.
+    #[arg(long, default_value = "artifacts/simvlm")]
+    artifacts: PathBuf,
+    /// Continue from the newest complete checkpoint in the artifacts folder.
+    #[arg(long)]
+    resume: bool,
+    /// Device index (GPU backends).
+    #[arg(long, default_value_t = 0)]
+    device: usize,
+}
+
+#[derive(Args)]
+pub struct CaptionArgs {
+    /// The run's folder (`train --artifacts`).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Text the caption continues (e.g. "a picture of").
+    #[arg(long, default_value = "")]
+    prompt: String,
+    /// Beams (1: greedy).
+    #[arg(long)]
+    beam: Option<usize>,
+    /// Images to caption.
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct AskArgs {
+    /// The run's folder (`train --artifacts`).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// The image.
+    image: PathBuf,
+    /// The question.
+    question: String,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// The run's folder (`train --artifacts`).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Args)]
+pub struct TokenizerArgs {
+    /// A captions TSV or a text file with one text per line.
+    #[arg(long)]
+    corpus: PathBuf,
+    /// Words kept, special tokens included.
+    #[arg(long, default_value_t = 2000)]
+    vocab_size: usize,
+    /// Where to write `tokenizer.json`.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn run(job: SimvlmJob) -> Result<()> {
+    match job {
+        SimvlmJob::Train(args) => train_command(args),
+        SimvlmJob::Caption(args) => caption_command(args),
+        SimvlmJob::Ask(args) => ask_command(args),
+        SimvlmJob::Eval(args) => eval_command(args),
+        SimvlmJob::Tokenizer(args) => tokenizer_command(args),
+    }
+}
+
+/// Training and evaluation data of a job.
+struct Splits {
+    train: Arc<CaptionedImages>,
+    /// Named evaluation sets: generated scenes give "held-in" and "held-out".
+    eval: Vec<(String, CaptionedImages)>,
+}
+
+fn load_splits(args: &DataArgs, size: usize, seed: u64) -> Result<Splits> {
+    if args.data == "synthetic" {
+        let test = (args.synthetic_images / 10).max(10);
+        let (_, train) = scenes::generate(args.synthetic_images, size, false, seed);
+        let (_, held_in) = scenes::generate(test, size, false, seed ^ 0x7E57);
+        let (_, held_out) = scenes::generate(test, size, true, seed ^ 0x0DD);
+        return Ok(Splits {
+            train: Arc::new(train),
+            eval: vec![("held-in".into(), held_in), ("held-out".into(), held_out)],
+        });
+    }
+    let tsv = Path::new(&args.data);
+    Ok(Splits {
+        train: Arc::new(read_captions(tsv, Some(&args.train_split), size)?),
+        eval: vec![(
+            args.eval_split.clone(),
+            read_captions(tsv, Some(&args.eval_split), size)?,
+        )],
+    })
+}
+
+/// Every text a tokenizer should cover: captions, questions and answers.
+fn corpus_texts(data: &CaptionedImages) -> Vec<String> {
+    data.captions
+        .iter()
+        .flatten()
+        .cloned()
+        .chain(
+            data.questions
+                .iter()
+                .flatten()
+                .flat_map(|(q, a)| [q.clone(), a.clone()]),
+        )
+        .collect()
+}
+
+fn resolve_config(args: &TrainArgs) -> Result<SimvlmConfig> {
+    let mut config = match &args.config {
+        Some(path) => config_file::load(path, &SimvlmConfig::new())?,
+        None => SimvlmConfig::new(),
+    };
+    if let Some(epochs) = args.epochs {
+        config.epochs = epochs;
+    }
+    if let Some(batch_size) = args.batch_size {
+        config.batch_size = batch_size;
+    }
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    config.model.grid()?;
+    if config.batch_size == 0 || config.epochs == 0 {
+        bail!("batch_size and epochs must be > 0");
+    }
+    Ok(config)
+}
+
+fn train_command(args: TrainArgs) -> Result<()> {
+    let config = resolve_config(&args)?;
+    let device = backend::device(args.device)?;
+    let resume_from = if args.resume {
+        let epoch = harness::latest_checkpoint(&args.artifacts).with_context(|| {
+            format!(
+                "--resume: no complete checkpoint in {}/checkpoint",
+                args.artifacts.display()
+            )
+        })?;
+        let saved = config_file::load(&args.artifacts.join("config.json"), &SimvlmConfig::new())?;
+        if let Some(key) = config_file::first_difference(&saved, &config)? {
+            bail!(
+                "--resume: `{key}` differs from the run in {} (see its config.json); resuming with another value would silently change the results",
+                args.artifacts.display()
+            );
+        }
+        Some(epoch)
+    } else {
+        None
+    };
+    let splits = load_splits(&args.data, config.model.image_size, config.seed)?;
+    let tokenizer = match (&args.tokenizer, resume_from) {
+        (Some(path), _) => CaptionTokenizer::from_file(path)?,
+        (None, Some(_)) => CaptionTokenizer::from_file(&args.artifacts.join("tokenizer.json"))?,
+        (None, None) => CaptionTokenizer::train(&corpus_texts(&splits.train), config.vocab_size)?,
+    };
+    let run = RunDir::create(&args.artifacts)?;
+    run.write_json("config.json", &config)?;
+    tokenizer.save(&run.path().join("tokenizer.json"))?;
+
+    TrainBackend::seed(&device, config.seed);
+    let model = config
+        .model
+        .init::<TrainBackend>(tokenizer.vocab_size(), &device)?;
+    let max_text_len = config.model.max_text_len;
+    let train = PrefixLmDataset::new(splits.train.clone(), &tokenizer, max_text_len, config.seed);
+    let (first_eval_name, first_eval) = &splits.eval[0];
+    let valid = PrefixLmDataset::new(
+        Arc::new(first_eval.clone()),
+        &tokenizer,
+        max_text_len,
+        config.seed ^ 1,
+    );
+    let steps_per_epoch = train.len().div_ceil(config.batch_size);
+    let total_steps = steps_per_epoch * config.epochs;
+    let schedule = WarmupScheduleConfig::new(config.learning_rate, total_steps)
+        .with_warmup_steps(config.warmup_steps.min(total_steps))
+        .with_decay(config.decay)
+        .init()?;
+    let optim = AdamWConfig::new()
+        .with_weight_decay(config.weight_decay as f32)
+        .init();
+    let batcher = PrefixBatcher::new(&tokenizer, config.model.image_size);
+    let train_examples = train.len();
+    let loader_train = DataLoaderBuilder::new(batcher.clone())
+        .batch_size(config.batch_size)
+        .shuffle(config.seed)
+        .num_workers(config.num_workers)
+        .set_device(device.clone())
+        .build(train);
+    let loader_valid = DataLoaderBuilder::new(batcher)
+        .batch_size(config.batch_size)
+        .num_workers(config.num_workers)
+        .set_device(device.clone())
+        .build(valid);
+    let training = SupervisedTraining::new(run.path(), loader_train, loader_valid)
+        .metric_train_numeric(StepMetric::loss())
+        .metric_valid_numeric(StepMetric::loss())
+        .metric_train_numeric(StepMetric::accuracy_named("Token Accuracy"))
+        .metric_valid_numeric(StepMetric::accuracy_named("Token Accuracy"))
+        .metric_train_numeric(StepMetric::throughput("examples/s"))
+        .metric_train_numeric(LearningRateMetric::new());
+    let training = harness::configure(
+        training,
+        &HarnessOptions {
+            epochs: config.epochs,
+            resume_from,
+            log_every: 20,
+        },
+    );
+    let start = std::time::Instant::now();
+    let result = training.launch(Learner::new(model, optim, schedule));
+    let seconds = start.elapsed().as_secs_f64();
+    result
+        .model
+        .clone()
+        .save_file(run.path().join("model"), &CompactRecorder::new())
+        .context("cannot save the trained model")?;
+    let evaluation = evaluate(&result.model, &tokenizer, &config, &splits, &device);
+    let summary = json!({
+        "task": "simvlm.train",
+        "backend": backend::NAME,
+        "data": args.data.data,
+        "train_images": splits.train.len(),
+        "train_examples": train_examples,
+        "vocab_size": tokenizer.vocab_size(),
+        "validation_split": first_eval_name,
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "steps": total_steps,
+        "train_seconds": seconds,
+        "evaluation": evaluation,
+        "artifacts": run.path(),
+    });
+    run.finish(&summary)
+}
+
+/// The most frequent caption of the training set: the constant baseline.
+fn most_frequent_caption(train: &CaptionedImages) -> String {
+    let mut counts = std::collections::HashMap::new();
+    for caption in train.captions.iter().flatten() {
+        *counts.entry(words(caption).join(" ")).or_insert(0usize) += 1;
+    }
+    counts
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+        .map(|(caption, _)| caption)
+        .unwrap_or_default()
+}
+
+/// Greedy captions (empty prompt) or answers (the questions as prompts) for every image.
+fn generate_all<B: Backend>(
+    model: &SimVlm<B>,
+    tokenizer: &CaptionTokenizer,
+    images: &[&Pixels],
+    prompts: &[Vec<u32>],
+    config: &SimvlmConfig,
+    device: &B::Device,
+) -> Vec<String> {
+    let mut texts = Vec::with_capacity(images.len());
+    for (chunk, prompt_chunk) in images.chunks(64).zip(prompts.chunks(64)) {
+        for ids in generate_greedy(
+            model,
+            tokenizer,
+            chunk,
+            config.model.image_size,
+            prompt_chunk,
+            config.decode.max_len,
+            device,
+        ) {
+            texts.push(tokenizer.decode(&ids));
+        }
+    }
+    texts
+}
+
+fn fraction(hits: usize, total: usize) -> f64 {
+    hits as f64 / total.max(1) as f64
+}
+
+/// Captioning (BLEU-4, CIDEr-D, exact match) and question answering (accuracy) on each
+/// evaluation set, with the constant-caption baseline.
+fn evaluate<B: Backend>(
+    model: &SimVlm<B>,
+    tokenizer: &CaptionTokenizer,
+    config: &SimvlmConfig,
+    splits: &Splits,
+    device: &B::Device,
+) -> Value {
+    let baseline = most_frequent_caption(&splits.train);
+    let mut report = serde_json::Map::new();
+    for (name, set) in &splits.eval {
+        let images: Vec<&Pixels> = set.images.iter().collect();
+        let empty = vec![Vec::new(); images.len()];
+        let captions = generate_all(model, tokenizer, &images, &empty, config, device);
+        let exact = captions
+            .iter()
+            .zip(&set.captions)
+            .filter(|(c, refs)| refs.iter().any(|r| words(r) == words(c)))
+            .count();
+        let constant = vec![baseline.clone(); images.len()];
+        let mut entry = json!({
+            "images": images.len(),
+            "bleu4": corpus_bleu4(&captions, &set.captions),
+            "cider_d": corpus_cider_d(&captions, &set.captions),
+            "caption_exact_match": fraction(exact, images.len()),
+            "constant_baseline": {
+                "caption": baseline,
+                "bleu4": corpus_bleu4(&constant, &set.captions),
+                "cider_d": corpus_cider_d(&constant, &set.captions),
+            },
+            "examples": captions.iter().take(3).collect::<Vec<_>>(),
+        });
+        let (mut question_images, mut prompts, mut answers) = (Vec::new(), Vec::new(), Vec::new());
+        for (image, questions) in images.iter().zip(&set.questions) {
+            for (question, answer) in questions {
+                question_images.push(*image);
+                prompts.push(tokenizer.encode(question));
+                answers.push(answer.clone());
+            }
+        }
+        if !prompts.is_empty() {
+            let predicted =
+                generate_all(model, tokenizer, &question_images, &prompts, config, device);
+            let correct = predicted
+                .iter()
+                .zip(&answers)
+                .filter(|(p, a)| words(p) == words(a))
+                .count();
+            entry["vqa_accuracy"] = json!(fraction(correct, answers.len()));
+            entry["questions"] = json!(answers.len());
+        }
+        println!("{name}: {entry}");
+        report.insert(name.clone(), entry);
+    }
+    Value::Object(report)
+}
+
+/// A trained run: its config, tokenizer and model on the inference backend.
+fn load_run(
+    dir: &Path,
+    device: &Device<InferenceBackend>,
+) -> Result<(SimvlmConfig, CaptionTokenizer, SimVlm<InferenceBackend>)> {
+    let config = config_file::load(&dir.join("config.json"), &SimvlmConfig::new())?;
+    let tokenizer = CaptionTokenizer::from_file(&dir.join("tokenizer.json"))?;
+    let weights = dir.join("model.mpk");
+    if !weights.is_file() {
+        bail!(
+            "{}: no trained model (is this a finished `simvlm train` run?)",
+            weights.display()
+        );
+    }
+    let model = config
+        .model
+        .init::<InferenceBackend>(tokenizer.vocab_size(), device)?
+        .load_file(&weights, &CompactRecorder::new(), device)
+        .with_context(|| format!("cannot load {}", weights.display()))?;
+    Ok((config, tokenizer, model))
+}
+
+fn caption_command(args: CaptionArgs) -> Result<()> {
+    let device = backend::device(0)?;
+    let (mut config, tokenizer, model) = load_run(&args.checkpoint, &device)?;
+    if let Some(beam) = args.beam {
+        config.decode.beam_width = beam;
+    }
+    let prompt = tokenizer.encode(&args.prompt);
+    for path in &args.images {
+        let pixels = load_image(path, config.model.image_size)?;
+        let ids = generate_beam(
+            &model,
+            &tokenizer,
+            Some(&pixels),
+            config.model.image_size,
+            &prompt,
+            &config.decode,
+            &device,
+        );
+        let caption = [args.prompt.trim(), &tokenizer.decode(&ids)]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        println!("{}", json!({"image": path, "caption": caption}));
+    }
+    Ok(())
+}
+
+fn ask_command(args: AskArgs) -> Result<()> {
+    let device = backend::device(0)?;
+    let (config, tokenizer, model) = load_run(&args.checkpoint, &device)?;
+    let pixels = load_image(&args.image, config.model.image_size)?;
+    let ids = generate_beam(
+        &model,
+        &tokenizer,
+        Some(&pixels),
+        config.model.image_size,
+        &tokenizer.encode(&args.question),
+        &config.decode,
+        &device,
+    );
+    println!(
+        "{}",
+        json!({"image": args.image, "question": args.question, "answer": tokenizer.decode(&ids)})
+    );
+    Ok(())
+}
+
+fn eval_command(args: EvalArgs) -> Result<()> {
+    let device = backend::device(0)?;
+    let (config, tokenizer, model) = load_run(&args.checkpoint, &device)?;
+    let splits = load_splits(&args.data, config.model.image_size, config.seed)?;
+    let evaluation = evaluate(&model, &tokenizer, &config, &splits, &device);
+    println!(
+        "{}",
+        json!({"task": "simvlm.eval", "checkpoint": args.checkpoint, "data": args.data.data, "evaluation": evaluation})
+    );
+    Ok(())
+}
+
+fn tokenizer_command(args: TokenizerArgs) -> Result<()> {
+    let texts: Vec<String> = if args.corpus.extension().is_some_and(|e| e == "tsv") {
+        read_caption_texts(&args.corpus)?
+    } else {
+        std::fs::read_to_string(&args.corpus)
+            .with_context(|| format!("cannot read {}", args.corpus.display()))?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let tokenizer = CaptionTokenizer::train(&texts, args.vocab_size)?;
+    tokenizer.save(&args.out)?;
+    println!(
+        "{}",
+        json!({"task": "simvlm.tokenizer", "texts": texts.len(), "vocab_size": tokenizer.vocab_size(), "out": args.out})
+    );
+    Ok(())
+}
+
+/// The `caption` column of a captions TSV.
+fn read_caption_texts(tsv: &Path) -> Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(tsv).with_context(|| format!("cannot read {}", tsv.display()))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
+    let Some(column) = header.iter().position(|h| h.trim() == "caption") else {
+        bail!("{}:1: no `caption` column in the header", tsv.display());
+    };
+    Ok(lines
+        .filter_map(|l| l.split('\t').nth(column).map(str::to_string))
+        .collect())
+}

@@ -1,0 +1,209 @@
+//! `train-app simvlm` end to end with a tiny model on a few generated scenes: training,
+//! evaluation, captioning, question answering, the tokenizer command, and clear errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn train_app(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_train-app"))
+        .args(args)
+        .output()
+        .expect("train-app runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("contrastive-simvlm-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn last_json(output: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.lines().last().expect("a summary line")).unwrap()
+}
+
+fn tiny_config(dir: &Path) -> PathBuf {
+    let path = dir.join("tiny.toml");
+    std::fs::write(
+        &path,
+        "epochs = 1\nbatch_size = 16\nwarmup_steps = 0\nnum_workers = 1\n\
+         [model]\nimage_size = 16\nd_model = 16\nheads = 2\nd_ff = 32\nmax_text_len = 24\n\
+         [model.stem]\nwidth_multiplier = 0.0625\n[decode]\nmax_len = 10\n",
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn simvlm_trains_evaluates_captions_and_answers() {
+    let dir = scratch("train");
+    let config = tiny_config(&dir);
+    let run = dir.join("run");
+    let run_arg = run.to_str().unwrap();
+    let out = train_app(&[
+        "simvlm",
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--synthetic-images",
+        "40",
+        "--artifacts",
+        run_arg,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = last_json(&out);
+    assert_eq!(summary["task"], "simvlm.train");
+    assert_eq!(summary["train_examples"], 40 * 5);
+    for split in ["held-in", "held-out"] {
+        let report = &summary["evaluation"][split];
+        assert_eq!(report["images"], 10, "{summary}");
+        assert_eq!(report["questions"], 40, "{summary}");
+        for key in ["bleu4", "cider_d", "caption_exact_match", "vqa_accuracy"] {
+            assert!(
+                report[key].as_f64().is_some_and(|v| v >= 0.0),
+                "{split} {key}: {summary}"
+            );
+        }
+        assert!(report["constant_baseline"]["caption"].is_string());
+    }
+    for file in ["config.json", "tokenizer.json", "model.mpk", "summary.json"] {
+        assert!(run.join(file).is_file(), "{file}");
+    }
+
+    let image = dir.join("scene.png");
+    image::RgbImage::from_fn(20, 20, |x, y| {
+        image::Rgb([(x * 12) as u8, (y * 12) as u8, 90])
+    })
+    .save(&image)
+    .unwrap();
+    let out = train_app(&[
+        "simvlm",
+        "caption",
+        "--checkpoint",
+        run_arg,
+        "--beam",
+        "3",
+        image.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(last_json(&out)["caption"].is_string());
+    let out = train_app(&[
+        "simvlm",
+        "ask",
+        "--checkpoint",
+        run_arg,
+        image.to_str().unwrap(),
+        "what colour is the shape",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(last_json(&out)["answer"].is_string());
+    let out = train_app(&[
+        "simvlm",
+        "eval",
+        "--checkpoint",
+        run_arg,
+        "--synthetic-images",
+        "40",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        last_json(&out)["evaluation"]["held-out"]["vqa_accuracy"],
+        summary["evaluation"]["held-out"]["vqa_accuracy"],
+        "eval of the saved run reproduces the numbers at the end of training"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn simvlm_bad_inputs_are_clear_errors() {
+    let dir = scratch("errors");
+    let tsv = dir.join("captions.tsv");
+    std::fs::write(
+        &tsv,
+        "image\tsplit\tcaption\na.jpg\ttrain\ta dog\nb.jpg\ttrain\n",
+    )
+    .unwrap();
+    let corrupt = dir.join("corrupt.tsv");
+    std::fs::create_dir_all(dir.join("images")).unwrap();
+    std::fs::write(dir.join("images/c.jpg"), b"not an image").unwrap();
+    std::fs::write(&corrupt, "image\tsplit\tcaption\nc.jpg\ttrain\ta cat\n").unwrap();
+    let missing_run = dir.join("no-run");
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (
+            vec![
+                "train".into(),
+                "--data".into(),
+                tsv.display().to_string(),
+                "--artifacts".into(),
+                dir.join("a").display().to_string(),
+            ],
+            "captions.tsv:3: 2 tab-separated fields, the header has 3".into(),
+        ),
+        (
+            vec![
+                "train".into(),
+                "--data".into(),
+                corrupt.display().to_string(),
+                "--artifacts".into(),
+                dir.join("b").display().to_string(),
+            ],
+            "c.jpg: not a readable image".into(),
+        ),
+        (
+            vec![
+                "caption".into(),
+                "--checkpoint".into(),
+                missing_run.display().to_string(),
+                "x.png".into(),
+            ],
+            format!(
+                "cannot read config file {}",
+                missing_run.join("config.json").display()
+            ),
+        ),
+        (
+            vec![
+                "tokenizer".into(),
+                "--corpus".into(),
+                dir.join("none.txt").display().to_string(),
+                "--out".into(),
+                dir.join("t.json").display().to_string(),
+            ],
+            "cannot read".into(),
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut full = vec!["simvlm".to_string()];
+        full.extend(args);
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        let out = train_app(&refs);
+        assert_eq!(out.status.code(), Some(1), "{full:?}: {}", stderr(&out));
+        let message = stderr(&out);
+        assert!(message.contains(&expected), "{full:?}: {message}");
+        assert!(!message.contains("panicked"), "{full:?}: {message}");
+    }
+    assert!(
+        !dir.join("a").exists(),
+        "a failed run leaves no artifacts folder"
+    );
+
+    let out = train_app(&[
+        "simvlm",
+        "tokenizer",
+        "--corpus",
+        tsv.to_str().unwrap(),
+        "--vocab-size",
+        "50",
+        "--out",
+        dir.join("tok.json").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(last_json(&out)["texts"], 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
