@@ -173,7 +173,7 @@ impl SimcseConfig {
                 });
             }
         }
-        if !(self.weight_decay >= 0.0) {
+        if self.weight_decay.is_nan() || self.weight_decay < 0.0 {
             return Err(ContrastiveError::InvalidValue {
                 key: "weight_decay",
                 value: self.weight_decay,

@@ -172,12 +172,15 @@ pub fn load_bert<B: Backend>(
     load_bert_with_pooler(dir, device).map(|(config, bert, _)| (config, bert))
 }
 
+/// A checkpoint's config, encoder and (when it has one) pooler layer.
+pub type LoadedBert<B> = (BertConfig, Bert<B>, Option<Linear<B>>);
+
 /// Loads the encoder and, when the checkpoint has one, BERT's pooler layer `pooler.dense`
 /// (where SimCSE's exported models keep the MLP of the `cls` pooler).
 pub fn load_bert_with_pooler<B: Backend>(
     dir: &Path,
     device: &B::Device,
-) -> Result<(BertConfig, Bert<B>, Option<Linear<B>>), LoadError> {
+) -> Result<LoadedBert<B>, LoadError> {
     let config = load_config(dir)?;
     let path = dir.join("model.safetensors");
     let bytes = std::fs::read(&path).map_err(|source| LoadError::Io {

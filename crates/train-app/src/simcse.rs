@@ -39,7 +39,7 @@ use crate::harness::{self, HarnessOptions};
 #[derive(Subcommand)]
 pub enum SimcseJob {
     /// Train with the unsupervised (dropout) or supervised (NLI) objective.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Spearman ×100 of cosine similarity against gold scores on every STS set found.
     Eval(EvalArgs),
     /// Embed sentences from stdin (one per line): one JSON array per line on stdout.
@@ -156,7 +156,7 @@ pub struct ExportArgs {
 
 pub fn run(job: SimcseJob) -> Result<()> {
     match job {
-        SimcseJob::Train(args) => train_command(args),
+        SimcseJob::Train(args) => train_command(*args),
         SimcseJob::Eval(args) => eval_command(args),
         SimcseJob::Embed(args) => embed_command(args),
         SimcseJob::Export(args) => export_command(args),

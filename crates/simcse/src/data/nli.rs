@@ -14,9 +14,12 @@ pub struct NliTriplet {
     pub hard_negative: Option<String>,
 }
 
-/// Splits CSV text into records of fields, with the 1-based line each record starts on.
-/// Quoted fields may hold commas, doubled quotes and line breaks.
-pub fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>, (usize, String)> {
+/// A CSV record: the 1-based line it starts on and its fields.
+pub type CsvRecord = (usize, Vec<String>);
+
+/// Splits CSV text into records. Quoted fields may hold commas, doubled quotes and line
+/// breaks. An error gives the line and what is wrong.
+pub fn parse_csv(text: &str) -> Result<Vec<CsvRecord>, (usize, String)> {
     let mut records = Vec::new();
     let mut fields = Vec::new();
     let mut field = String::new();
