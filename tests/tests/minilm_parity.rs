@@ -10,9 +10,11 @@ use burn::tensor::backend::Backend;
 use contrastive_core::similarity::l2_normalize;
 use contrastive_core::text::TextTokenizer;
 use contrastive_tests::{assert_all_close, load_fixture, shared_dir, values};
-use simcse::loader::load_bert;
+use safetensors::SafeTensors;
+use simcse::export::write_hf_directory;
+use simcse::loader::{load_bert, load_bert_with_pooler};
 use simcse::pooling::{masked_mean, Pooler};
-use simcse::BertInput;
+use simcse::{BertInput, SimcseModelConfig};
 
 mod wgpu_probe;
 
@@ -147,4 +149,67 @@ fn model_directory_faults_name_the_file_and_key() {
     let err = tokenizer.check_vocabulary(1000).unwrap_err().to_string();
     assert!(err.contains("30522") && err.contains("1000"), "{err}");
     std::fs::remove_dir_all(scratch).ok();
+}
+
+/// Exporting the unmodified model reproduces every tensor of the original checkpoint bit for
+/// bit, under the same names and shapes — what `transformers` and `sentence-transformers` load
+/// by (the only tensor left out is the `position_ids` buffer, which current `transformers`
+/// rebuilds itself).
+#[test]
+fn exporting_minilm_reproduces_its_checkpoint_tensors() {
+    let Some(shared) = shared_dir() else {
+        eprintln!("SKIPPED: shared data not found");
+        return;
+    };
+    let model_dir = shared.join("models/all-minilm-l6-v2");
+    if !model_dir.join("model.safetensors").is_file() {
+        eprintln!("SKIPPED: {} has no model.safetensors", model_dir.display());
+        return;
+    }
+    let device = Default::default();
+    let (config, bert, pooler) = load_bert_with_pooler::<B>(&model_dir, &device).unwrap();
+    assert!(pooler.is_some(), "the checkpoint has pooler.dense");
+    let model = SimcseModelConfig::new()
+        .with_pooler(Pooler::Avg)
+        .init(&config, bert, pooler, &device)
+        .unwrap();
+    let out = std::env::temp_dir().join(format!("minilm-export-{}", std::process::id()));
+    write_hf_directory(&model, &model_dir, &out).unwrap();
+
+    let original_bytes = std::fs::read(model_dir.join("model.safetensors")).unwrap();
+    let exported_bytes = std::fs::read(out.join("model.safetensors")).unwrap();
+    let original = SafeTensors::deserialize(&original_bytes).unwrap();
+    let exported = SafeTensors::deserialize(&exported_bytes).unwrap();
+    let mut expected: Vec<String> = original
+        .names()
+        .into_iter()
+        .filter(|n| *n != "embeddings.position_ids")
+        .map(str::to_string)
+        .collect();
+    let mut names: Vec<String> = exported.names().into_iter().map(str::to_string).collect();
+    expected.sort();
+    names.sort();
+    assert_eq!(names, expected);
+    for name in &names {
+        let (a, b) = (
+            original.tensor(name).unwrap(),
+            exported.tensor(name).unwrap(),
+        );
+        assert_eq!((a.dtype(), a.shape()), (b.dtype(), b.shape()), "{name}");
+        assert!(a.data() == b.data(), "{name}: values differ");
+    }
+    for file in [
+        "config.json",
+        "tokenizer.json",
+        "vocab.txt",
+        "modules.json",
+        "1_Pooling/config.json",
+    ] {
+        assert!(out.join(file).is_file(), "{file}");
+    }
+    let pooling: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("1_Pooling/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(pooling["pooling_mode_mean_tokens"], true);
+    std::fs::remove_dir_all(&out).unwrap();
 }
