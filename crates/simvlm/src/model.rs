@@ -566,6 +566,96 @@ pub(crate) mod model_tests {
         assert!(a.is_finite() && a > 0.0);
     }
 
+    fn with_ints<Be: Backend>(
+        t: &Tensor<Be, 2, Int>,
+        row: usize,
+        col: usize,
+        value: i64,
+    ) -> Tensor<Be, 2, Int> {
+        let [rows, cols] = t.dims();
+        let mut values = t.to_data().to_vec::<i64>().unwrap();
+        values[row * cols + col] = value;
+        Tensor::from_data(TensorData::new(values, [rows, cols]), &t.device())
+    }
+
+    #[test]
+    fn the_loss_ignores_padded_labels_and_counts_only_target_tokens() {
+        let device = Default::default();
+        let model = tiny_config().init::<NdArray>(20, &device).unwrap();
+        let batch = batch::<NdArray>(0);
+        let out = model.forward(&batch);
+        assert_eq!(
+            out.tokens.into_scalar(),
+            7,
+            "4 + 3 target tokens, padding excluded"
+        );
+        // A different label where the decoder mask is 0 leaves the loss unchanged…
+        let mut padded = batch.clone();
+        padded.labels = with_ints(&batch.labels, 1, 3, 17);
+        let same = model.forward(&padded).loss.into_scalar();
+        assert!((same - out.loss.clone().into_scalar()).abs() < 1e-6);
+        // …while a different target token changes it.
+        let mut changed = batch.clone();
+        changed.labels = with_ints(&batch.labels, 1, 1, 17);
+        let other = model.forward(&changed).loss.into_scalar();
+        assert!((other - out.loss.into_scalar()).abs() > 1e-4);
+    }
+
+    #[test]
+    fn the_decoder_is_causal_and_the_prefix_bidirectional() {
+        let device = Default::default();
+        let model = tiny_config().init::<NdArray>(20, &device).unwrap();
+        let batch = batch::<NdArray>(0);
+        let logits = |b: &PrefixBatch<NdArray>| {
+            let prefix = model.encode(
+                b.images.clone(),
+                b.prefix_ids.clone(),
+                b.prefix_mask.clone(),
+            );
+            model.decode(&prefix, b.decoder_ids.clone(), b.decoder_positions.clone())
+        };
+        let base = logits(&batch);
+        // A later decoder token does not change the logits before it.
+        let mut future = batch.clone();
+        future.decoder_ids = with_ints(&batch.decoder_ids, 0, 3, 15);
+        let after = logits(&future);
+        base.clone()
+            .slice([0..1, 0..3])
+            .into_data()
+            .assert_approx_eq::<f32>(
+                &after.clone().slice([0..1, 0..3]).into_data(),
+                burn::tensor::Tolerance::absolute(1e-6),
+            );
+        let moved = (base.clone().slice([0..1, 3..4]) - after.slice([0..1, 3..4]))
+            .abs()
+            .max()
+            .into_scalar();
+        assert!(moved > 1e-4, "the changed position itself does change");
+        // The last prefix token reaches the first image token's encoding (no causal prefix).
+        let prefix = model.encode(
+            batch.images.clone(),
+            batch.prefix_ids.clone(),
+            batch.prefix_mask.clone(),
+        );
+        let mut late = batch.clone();
+        late.prefix_ids = with_ints(&batch.prefix_ids, 0, 2, 13);
+        let changed = model.encode(
+            late.images.clone(),
+            late.prefix_ids.clone(),
+            late.prefix_mask.clone(),
+        );
+        let first_key =
+            |p: &EncodedPrefix<NdArray>| p.cross[0].keys.clone().slice([0..1, 0..2, 0..1]);
+        let difference = (first_key(&prefix) - first_key(&changed))
+            .abs()
+            .max()
+            .into_scalar();
+        assert!(
+            difference > 1e-5,
+            "image token 0 sees the text prefix: {difference}"
+        );
+    }
+
     #[test]
     fn cached_decoding_matches_teacher_forcing() {
         let device = Default::default();
