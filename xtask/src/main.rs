@@ -3,6 +3,8 @@
 //! - `ci`: format check, clippy with warnings denied, the whole test suite.
 //! - `bench core`: NT-Xent forward/backward timings on the CPU backends.
 //! - `bench simclr`: SimCLR training-step and augmentation throughput.
+//! - `bench simcse`: SimCSE training-step and embedding throughput (MiniLM shape).
+//! - `bench simvlm`: SimVLM training-step and cached generation throughput.
 
 use std::process::Command;
 
@@ -14,7 +16,7 @@ fn main() -> Result<()> {
         Some("ci") => ci(),
         Some("bench") => bench(args.get(1).map(String::as_str).unwrap_or("core")),
         _ => {
-            eprintln!("usage: cargo xtask ci | bench [core|simclr|all]");
+            eprintln!("usage: cargo xtask ci | bench [core|simclr|simcse|simvlm|all]");
             bail!("unknown or missing task")
         }
     }
@@ -49,7 +51,13 @@ fn bench(suite: &str) -> Result<()> {
     match suite {
         "core" => cargo(&["bench", "-p", "contrastive-core", "--bench", "nt_xent"]),
         "simclr" => cargo(&["bench", "-p", "simclr", "--bench", "train_step"]),
-        "all" => bench("core").and_then(|_| bench("simclr")),
-        other => bail!("unknown benchmark suite `{other}` (available: core, simclr, all)"),
+        "simcse" => cargo(&["bench", "-p", "simcse", "--bench", "train_step"]),
+        "simvlm" => cargo(&["bench", "-p", "simvlm", "--bench", "train_step"]),
+        "all" => ["core", "simclr", "simcse", "simvlm"]
+            .into_iter()
+            .try_for_each(bench),
+        other => bail!(
+            "unknown benchmark suite `{other}` (available: core, simclr, simcse, simvlm, all)"
+        ),
     }
 }

@@ -34,6 +34,10 @@ pub struct SimvlmConfig {
     /// Words kept by the trained tokenizer (special tokens included).
     #[config(default = 2000)]
     pub vocab_size: usize,
+    /// Probability that a decoder input word reads as `[UNK]` while training (word dropout, so
+    /// the decoder relies on the image more than on the previous word).
+    #[config(default = 0.25)]
+    pub word_dropout: f64,
     /// Data-loading threads.
     #[config(default = 2)]
     pub num_workers: usize,

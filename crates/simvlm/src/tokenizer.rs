@@ -29,6 +29,7 @@ pub enum TokenizerError {
 pub struct CaptionTokenizer {
     inner: Tokenizer,
     pub pad: u32,
+    pub unk: u32,
     pub bos: u32,
     pub eos: u32,
 }
@@ -80,6 +81,7 @@ impl CaptionTokenizer {
         };
         Ok(Self {
             pad: id("[PAD]")?,
+            unk: id("[UNK]")?,
             bos: id("[BOS]")?,
             eos: id("[EOS]")?,
             inner,

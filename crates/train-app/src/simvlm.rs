@@ -253,7 +253,8 @@ fn train_command(args: TrainArgs) -> Result<()> {
         .model
         .init::<TrainBackend>(tokenizer.vocab_size(), &device)?;
     let max_text_len = config.model.max_text_len;
-    let train = PrefixLmDataset::new(splits.train.clone(), &tokenizer, max_text_len, config.seed);
+    let train = PrefixLmDataset::new(splits.train.clone(), &tokenizer, max_text_len, config.seed)
+        .with_word_dropout(config.word_dropout);
     let (first_eval_name, first_eval) = &splits.eval[0];
     let valid = PrefixLmDataset::new(
         Arc::new(first_eval.clone()),

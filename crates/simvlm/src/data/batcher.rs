@@ -21,6 +21,9 @@ pub struct PrefixExample {
     pub image: Option<Pixels>,
     pub prefix: Vec<u32>,
     pub target: Vec<u32>,
+    /// Target positions whose decoder *input* is replaced by `[UNK]` (word dropout: the
+    /// decoder must read the image rather than lean on the previous word).
+    pub dropped: Vec<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -41,6 +44,8 @@ pub struct PrefixLmDataset {
     entries: Vec<Entry>,
     seed: u64,
     draws: Vec<AtomicU64>,
+    word_dropout: f64,
+    unk: u32,
 }
 
 impl PrefixLmDataset {
@@ -78,7 +83,16 @@ impl PrefixLmDataset {
             images,
             entries,
             seed,
+            word_dropout: 0.0,
+            unk: tokenizer.unk,
         }
+    }
+
+    /// Replaces each prefix word and each decoder input word by `[UNK]` with probability `p`
+    /// (labels unchanged).
+    pub fn with_word_dropout(mut self, p: f64) -> Self {
+        self.word_dropout = p;
+        self
     }
 }
 
@@ -96,25 +110,38 @@ fn item_rng(seed: u64, index: usize, draw: u64) -> StdRng {
 impl Dataset<PrefixExample> for PrefixLmDataset {
     fn get(&self, index: usize) -> Option<PrefixExample> {
         let draw = self.draws.get(index)?.fetch_add(1, Ordering::Relaxed);
-        Some(match &self.entries[index] {
+        let mut rng = item_rng(self.seed, index, draw);
+        let (image, prefix, target) = match &self.entries[index] {
             Entry::Caption { image, words } => {
                 // T_p covers the image and k ∈ [0, n − 1] words: at least one word is a target.
-                let k = item_rng(self.seed, index, draw).random_range(0..words.len());
-                PrefixExample {
-                    image: Some(self.images.images[*image].clone()),
-                    prefix: words[..k].to_vec(),
-                    target: words[k..].to_vec(),
-                }
+                let k = rng.random_range(0..words.len());
+                (image, words[..k].to_vec(), words[k..].to_vec())
             }
             Entry::Question {
                 image,
                 question,
                 answer,
-            } => PrefixExample {
-                image: Some(self.images.images[*image].clone()),
-                prefix: question.clone(),
-                target: answer.clone(),
-            },
+            } => (image, question.clone(), answer.clone()),
+        };
+        let p = self.word_dropout;
+        let prefix = prefix
+            .into_iter()
+            .map(|t| {
+                if p > 0.0 && rng.random_bool(p) {
+                    self.unk
+                } else {
+                    t
+                }
+            })
+            .collect();
+        let dropped = (0..target.len())
+            .map(|_| self.word_dropout > 0.0 && rng.random_bool(self.word_dropout))
+            .collect();
+        Some(PrefixExample {
+            image: Some(self.images.images[*image].clone()),
+            prefix,
+            target,
+            dropped,
         })
     }
 
@@ -128,6 +155,7 @@ impl Dataset<PrefixExample> for PrefixLmDataset {
 #[derive(Clone, Debug)]
 pub struct PrefixBatcher {
     pub pad: u32,
+    pub unk: u32,
     pub bos: u32,
     pub eos: u32,
     /// Side of the images.
@@ -138,6 +166,7 @@ impl PrefixBatcher {
     pub fn new(tokenizer: &CaptionTokenizer, image_size: usize) -> Self {
         Self {
             pad: tokenizer.pad,
+            unk: tokenizer.unk,
             bos: tokenizer.bos,
             eos: tokenizer.eos,
             image_size,
@@ -171,9 +200,21 @@ impl<B: Backend> Batcher<B, PrefixExample, PrefixBatch<B>> for PrefixBatcher {
             .iter()
             .map(|e| [vec![bos], ids(&e.prefix)].concat())
             .collect();
+        let unk = self.unk as i64;
+        // The decoder reads [BOS] then the target words, dropped ones as [UNK].
         let inputs: Vec<Vec<i64>> = items
             .iter()
-            .map(|e| [vec![bos], ids(&e.target)].concat())
+            .map(|e| {
+                let dropped = e.dropped.iter().chain(std::iter::repeat(&false));
+                std::iter::once(bos)
+                    .chain(
+                        e.target
+                            .iter()
+                            .zip(dropped)
+                            .map(|(&t, &d)| if d { unk } else { t as i64 }),
+                    )
+                    .collect()
+            })
             .collect();
         let labels: Vec<Vec<i64>> = items
             .iter()
@@ -243,6 +284,34 @@ mod tests {
         assert!(
             prefix_lengths.len() > 3,
             "the split point varies: {prefix_lengths:?}"
+        );
+        let noisy =
+            PrefixLmDataset::new(Arc::new(data.clone()), &tokenizer, 40, 7).with_word_dropout(0.5);
+        let (mut dropped, mut words) = (0, 0);
+        for _ in 0..40 {
+            let example = noisy.get(0).unwrap();
+            dropped += example.dropped.iter().filter(|d| **d).count();
+            words += example.target.len();
+        }
+        assert!(
+            dropped * 4 > words && dropped * 4 < 3 * words,
+            "about half: {dropped} of {words}"
+        );
+        let example = PrefixExample {
+            image: None,
+            prefix: vec![],
+            target: vec![7, 8],
+            dropped: vec![true, false],
+        };
+        let noisy_batch: PrefixBatch<NdArray> =
+            PrefixBatcher::new(&tokenizer, 8).batch(vec![example], &Default::default());
+        assert_eq!(
+            noisy_batch.decoder_ids.to_data().to_vec::<i64>().unwrap(),
+            vec![tokenizer.bos as i64, tokenizer.unk as i64, 8]
+        );
+        assert_eq!(
+            noisy_batch.labels.to_data().to_vec::<i64>().unwrap(),
+            vec![7, 8, tokenizer.eos as i64]
         );
         let question = dataset.get(1).unwrap();
         assert_eq!(tokenizer.decode(&question.target), data.questions[0][0].1);
