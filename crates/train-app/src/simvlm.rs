@@ -413,12 +413,27 @@ fn evaluate<B: Backend>(
         if !prompts.is_empty() {
             let predicted =
                 generate_all(model, tokenizer, &question_images, &prompts, config, device);
-            let correct = predicted
+            let right: Vec<bool> = predicted
                 .iter()
                 .zip(&answers)
-                .filter(|(p, a)| words(p) == words(a))
-                .count();
+                .map(|(p, a)| words(p) == words(a))
+                .collect();
+            let correct = right.iter().filter(|r| **r).count();
             entry["vqa_accuracy"] = json!(fraction(correct, answers.len()));
+            // Accuracy per question, to see which attribute fails to generalise.
+            let mut by_question: std::collections::BTreeMap<&str, (usize, usize)> =
+                Default::default();
+            let asked = set.questions.iter().flatten().map(|(question, _)| question);
+            for (question, right) in asked.zip(&right) {
+                let slot = by_question.entry(question.as_str()).or_default();
+                slot.0 += usize::from(*right);
+                slot.1 += 1;
+            }
+            entry["vqa_accuracy_by_question"] = by_question
+                .into_iter()
+                .map(|(q, (hits, total))| (q.to_string(), json!(fraction(hits, total))))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
             entry["questions"] = json!(answers.len());
         }
         println!("{name}: {entry}");
