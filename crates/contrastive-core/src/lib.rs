@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod eval;
+pub mod item_rng;
 pub mod loss;
 pub mod metrics;
 pub mod nn;

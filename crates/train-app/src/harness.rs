@@ -4,9 +4,13 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
+use anyhow::{bail, Context, Result};
 use burn::record::CompactRecorder;
 use burn::train::{LearningComponentsTypes, SupervisedTraining};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
+use crate::config_file;
 use crate::renderer::PlainRenderer;
 
 /// Options shared by every training job.
@@ -55,6 +59,34 @@ pub fn latest_checkpoint(run_dir: &Path) -> Option<usize> {
                 .all(|kind| dir.join(format!("{kind}-{epoch}.mpk")).is_file())
         })
         .max()
+}
+
+/// With `--resume`, the epoch of the newest complete checkpoint in `run_dir` — refused when
+/// there is none, or when `config` differs from the run's `config.json` (naming the first
+/// differing key), since that would silently change the results. `None` without `--resume`.
+pub fn resume_epoch<C: Serialize + DeserializeOwned>(
+    resume: bool,
+    run_dir: &Path,
+    config: &C,
+    defaults: &C,
+) -> Result<Option<usize>> {
+    if !resume {
+        return Ok(None);
+    }
+    let epoch = latest_checkpoint(run_dir).with_context(|| {
+        format!(
+            "--resume: no complete checkpoint in {}/checkpoint",
+            run_dir.display()
+        )
+    })?;
+    let saved = config_file::load(&run_dir.join("config.json"), defaults)?;
+    if let Some(key) = config_file::first_difference(&saved, config)? {
+        bail!(
+            "--resume: `{key}` differs from the run in {} (see its config.json); resuming with another value would silently change the results",
+            run_dir.display()
+        );
+    }
+    Ok(Some(epoch))
 }
 
 /// A metric's value for each epoch `1..=epochs` of `split` (`"train"` or `"valid"`), read back

@@ -16,11 +16,12 @@ use burn::train::metric::{LearningRateMetric, Metric};
 use burn::train::{Learner, SupervisedTraining};
 use clap::{Args, Subcommand};
 use contrastive_core::eval::{KnnConfig, LinearProbeConfig};
+use contrastive_core::item_rng::item_rng;
 use contrastive_core::optim::{LarsConfig, LrDecay, WarmupScheduleConfig};
 use contrastive_core::train::{KnnMonitor, StepMetric};
 use serde_json::{json, Value};
 use simclr::data::augment::Augmenter;
-use simclr::data::batcher::{item_rng, ViewPairBatcher, ViewPairDataset};
+use simclr::data::batcher::{ViewPairBatcher, ViewPairDataset};
 use simclr::data::dataset::{load_splits, DataSplits, ImageDataset};
 use simclr::data::image::Image;
 use simclr::data::synthetic;
@@ -391,24 +392,8 @@ fn train_command(args: TrainArgs) -> Result<()> {
     config.validate()?;
     let device = backend::device(args.device)?;
     let run = RunDir::create(&args.artifacts)?;
-    let resume_from = if args.resume {
-        let epoch = harness::latest_checkpoint(run.path()).with_context(|| {
-            format!(
-                "--resume: no complete checkpoint in {}/checkpoint",
-                run.path().display()
-            )
-        })?;
-        let saved = config_file::load(&run.path().join("config.json"), &SimclrConfig::new())?;
-        if let Some(key) = config_file::first_difference(&saved, &config)? {
-            bail!(
-                "--resume: `{key}` differs from the run in {} (see its config.json); resuming with another value would silently change the results",
-                run.path().display()
-            );
-        }
-        Some(epoch)
-    } else {
-        None
-    };
+    let resume_from =
+        harness::resume_epoch(args.resume, run.path(), &config, &SimclrConfig::new())?;
     run.write_json("config.json", &config)?;
     let images = load_data(&args.data, config.seed)?;
     let outcome = pretrain(&config, &images, &run, resume_from, &device)?;

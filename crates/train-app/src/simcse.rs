@@ -375,24 +375,8 @@ fn load_examples(config: &SimcseConfig, data: &Path) -> Result<(ExampleDataset, 
 fn train_command(args: TrainArgs) -> Result<()> {
     let config = resolve_config(&args)?;
     let device = backend::device(args.device)?;
-    let resume_from = if args.resume {
-        let epoch = harness::latest_checkpoint(&args.artifacts).with_context(|| {
-            format!(
-                "--resume: no complete checkpoint in {}/checkpoint",
-                args.artifacts.display()
-            )
-        })?;
-        let saved = config_file::load(&args.artifacts.join("config.json"), &SimcseConfig::new())?;
-        if let Some(key) = config_file::first_difference(&saved, &config)? {
-            bail!(
-                "--resume: `{key}` differs from the run in {} (see its config.json); resuming with another value would silently change the results",
-                args.artifacts.display()
-            );
-        }
-        Some(epoch)
-    } else {
-        None
-    };
+    let resume_from =
+        harness::resume_epoch(args.resume, &args.artifacts, &config, &SimcseConfig::new())?;
     // Every input is read and checked before the run's folder is touched.
     let sets = match &args.sts {
         Some(folder) => find_sts_sets(folder)?,

@@ -220,24 +220,8 @@ fn resolve_config(args: &TrainArgs) -> Result<SimvlmConfig> {
 fn train_command(args: TrainArgs) -> Result<()> {
     let config = resolve_config(&args)?;
     let device = backend::device(args.device)?;
-    let resume_from = if args.resume {
-        let epoch = harness::latest_checkpoint(&args.artifacts).with_context(|| {
-            format!(
-                "--resume: no complete checkpoint in {}/checkpoint",
-                args.artifacts.display()
-            )
-        })?;
-        let saved = config_file::load(&args.artifacts.join("config.json"), &SimvlmConfig::new())?;
-        if let Some(key) = config_file::first_difference(&saved, &config)? {
-            bail!(
-                "--resume: `{key}` differs from the run in {} (see its config.json); resuming with another value would silently change the results",
-                args.artifacts.display()
-            );
-        }
-        Some(epoch)
-    } else {
-        None
-    };
+    let resume_from =
+        harness::resume_epoch(args.resume, &args.artifacts, &config, &SimvlmConfig::new())?;
     let splits = load_splits(&args.data, config.model.image_size, config.seed)?;
     let tokenizer = match (&args.tokenizer, resume_from) {
         (Some(path), _) => CaptionTokenizer::from_file(path)?,

@@ -1,25 +1,9 @@
 //! `train-app` end to end: runs, artifacts, resume, and clear errors for bad input.
 
+mod common;
+use common::{scratch, stderr, train_app};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn train_app(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_train-app"))
-        .args(args)
-        .output()
-        .expect("train-app runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("contrastive-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 /// A tiny SimCLR config: a 1/16-width ResNet-18 so that a CPU step takes a moment.
 fn tiny_config(dir: &Path, extra: &str) -> PathBuf {

@@ -1,8 +1,11 @@
 //! `train-app simcse` end to end on a tiny random BERT written as a Hugging Face directory:
 //! training with the STS-B dev monitor, export, embedding, and clear errors for bad input.
 
+mod common;
+use common::{scratch, stderr, train_app};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use burn::backend::NdArray;
 use simcse::export::write_hf_directory;
@@ -14,25 +17,6 @@ use tokenizers::Tokenizer;
 const WORDS: [&str; 12] = [
     "a", "man", "woman", "dog", "cat", "runs", "sleeps", "eats", "the", "park", "house", "food",
 ];
-
-fn train_app(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_train-app"))
-        .args(args)
-        .output()
-        .expect("train-app runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("contrastive-simcse-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 /// A random two-layer BERT with a word-level tokenizer of `extra_tokens` more words than the
 /// model has rows when positive (a mismatched pair).

@@ -1,32 +1,10 @@
 //! `train-app simvlm` end to end with a tiny model on a few generated scenes: training,
 //! evaluation, captioning, question answering, the tokenizer command, and clear errors.
 
+mod common;
+use common::{last_json, scratch, stderr, train_app};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn train_app(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_train-app"))
-        .args(args)
-        .output()
-        .expect("train-app runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("contrastive-simvlm-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn last_json(output: &Output) -> serde_json::Value {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(stdout.lines().last().expect("a summary line")).unwrap()
-}
 
 fn tiny_config(dir: &Path) -> PathBuf {
     let path = dir.join("tiny.toml");

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::tensor::{backend::Backend, Device, Int, Tensor, TensorData};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use contrastive_core::item_rng::item_rng;
+use rand::Rng;
 
 use super::{CaptionedImages, Pixels};
 use crate::model::PrefixBatch;
@@ -94,17 +94,6 @@ impl PrefixLmDataset {
         self.word_dropout = p;
         self
     }
-}
-
-/// A generator seeded by the seed, the item and how often it was drawn (SplitMix64 mixing), so
-/// splits do not depend on the number of loader workers.
-fn item_rng(seed: u64, index: usize, draw: u64) -> StdRng {
-    let mut x = seed
-        ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ draw.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    StdRng::seed_from_u64(x ^ (x >> 31))
 }
 
 impl Dataset<PrefixExample> for PrefixLmDataset {
