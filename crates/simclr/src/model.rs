@@ -1,9 +1,12 @@
 //! The SimCLR model: `h = f(x̃)` (ResNet), `z = g(h)` (projection head), NT-Xent on `z`.
 
+use std::sync::Arc;
+
 use burn::module::Module;
 use burn::tensor::{backend::Backend, Tensor};
 use contrastive_core::loss::{ContrastiveOutput, NtXent, NtXentConfig};
 use contrastive_core::nn::{ProjectionHead, ProjectionHeadConfig, ResNet};
+use contrastive_core::train::FiniteGuard;
 use contrastive_core::ContrastiveError;
 
 use crate::config::SimclrModelConfig;
@@ -17,6 +20,8 @@ pub struct SimClr<B: Backend> {
     pub head: ProjectionHead<B>,
     #[module(skip)]
     loss: NtXent,
+    #[module(skip)]
+    finite_guard: Option<Arc<FiniteGuard>>,
 }
 
 impl SimclrModelConfig {
@@ -35,11 +40,22 @@ impl SimclrModelConfig {
             encoder,
             head,
             loss,
+            finite_guard: None,
         })
     }
 }
 
 impl<B: Backend> SimClr<B> {
+    /// Checks every training step's loss and gradients with `guard`.
+    pub fn with_finite_guard(mut self, guard: Arc<FiniteGuard>) -> Self {
+        self.finite_guard = Some(guard);
+        self
+    }
+
+    pub fn finite_guard(&self) -> Option<&FiniteGuard> {
+        self.finite_guard.as_deref()
+    }
+
     /// The representation `h = f(x)`, `[batch, dim]`.
     pub fn representation(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         self.encoder.forward(images)
@@ -63,8 +79,8 @@ mod tests {
     use crate::data::synthetic;
     use burn::backend::{Autodiff, NdArray};
     use burn::data::dataloader::batcher::Batcher;
-    use burn::data::dataset::Dataset;
     use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+    use contrastive_core::epochs::EpochDataset;
     use contrastive_core::nn::ResNetConfig;
     use std::sync::Arc;
 
@@ -85,7 +101,7 @@ mod tests {
             0,
             8,
         );
-        let pairs = (0..8).map(|i| dataset.get(i).unwrap()).collect();
+        let pairs = (0..8).map(|i| dataset.get(i, 0).unwrap()).collect();
         let batch = Batcher::<B, _, _>::batch(&ViewPairBatcher, pairs, &device);
         let mut optim = AdamConfig::new().init();
         let loss_of = |m: &SimClr<B>| m.forward(batch.views.clone()).unwrap().loss;

@@ -3,7 +3,7 @@
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 use contrastive_core::eval::LabeledFeatures;
-use contrastive_core::train::ContrastiveStepOutput;
+use contrastive_core::train::{guarded_output, ContrastiveStepOutput};
 
 use crate::data::batcher::ViewPairBatch;
 use crate::model::SimClr;
@@ -34,7 +34,7 @@ impl<B: AutodiffBackend> TrainStep for SimClr<B> {
 
     fn step(&self, batch: ViewPairBatch<B>) -> TrainOutput<ContrastiveStepOutput<B>> {
         let output = step_output(self, batch);
-        TrainOutput::new(self, output.loss.backward(), output)
+        guarded_output(self, &output.loss.clone(), self.finite_guard(), output)
     }
 }
 

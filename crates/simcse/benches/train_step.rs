@@ -4,15 +4,14 @@
 //! sentences per second.
 //!
 //! `cargo bench -p simcse --bench train_step` (or `cargo xtask bench simcse`). The weights are
-//! random: throughput does not depend on them. `SIMCSE_BENCH_BACKENDS` (e.g. `flex`) picks the
-//! backends.
-
-use std::time::Instant;
+//! random: throughput does not depend on them. See `contrastive_core::bench` for backends, case
+//! selection and JSON output.
 
 use burn::backend::{Autodiff, Flex, NdArray};
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
+use contrastive_core::bench::{self, Measurement};
 use contrastive_core::text::TokenBatch;
 use simcse::{BertConfig, SentenceBatch, SimCse, SimcseModelConfig};
 
@@ -20,11 +19,6 @@ const WARMUP: usize = 2;
 const TIMED: usize = 10;
 const BATCH: usize = 64;
 const LEN: usize = 32;
-
-fn median(mut times: Vec<f64>) -> f64 {
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
-}
 
 fn minilm_shape() -> BertConfig {
     serde_json::from_value(serde_json::json!({
@@ -55,67 +49,75 @@ fn model<B: Backend>(device: &B::Device) -> SimCse<B> {
         .expect("a valid SimCSE config")
 }
 
-fn train_sentences_per_second<B: AutodiffBackend>() -> f64 {
+/// The unsupervised step (the peer's `simcse_minilm_b64`): 2 × 64 sequences in one forward,
+/// dropout active, AdamW (weight decay 0, as the peer).
+fn train_step_times<B: AutodiffBackend>() -> Vec<f64> {
     let device = Default::default();
     let mut model = model::<B>(&device);
-    let mut optim = AdamWConfig::new().init();
+    let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
     let batch = SentenceBatch {
         tokens: tokens::<B>(BATCH, &device),
         columns: 1,
         size: BATCH,
+        noise_seed: 0,
     };
-    let mut times = Vec::new();
-    for i in 0..WARMUP + TIMED {
-        let start = Instant::now();
+    bench::time_steps(WARMUP, TIMED, || {
         let loss = model
             .forward(&batch)
             .expect("a valid batch")
             .contrastive
             .loss;
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(3e-5, model, grads);
-        // Reading the loss synchronises before the clock stops.
+        model = optim.step(3e-5, model.clone(), grads);
         let _ = loss.into_scalar();
-        if i >= WARMUP {
-            times.push(start.elapsed().as_secs_f64());
-        }
-    }
-    BATCH as f64 / median(times)
+    })
 }
 
-fn embed_sentences_per_second<B: Backend>() -> f64 {
+fn embed_step_times<B: Backend>() -> Vec<f64> {
     let device = Default::default();
     let model = model::<B>(&device);
     let batch = tokens::<B>(BATCH, &device);
-    let mut times = Vec::new();
-    for i in 0..WARMUP + TIMED {
-        let start = Instant::now();
+    bench::time_steps(WARMUP, TIMED, || {
         let _ = model.embed(&batch, false).into_data();
-        if i >= WARMUP {
-            times.push(start.elapsed().as_secs_f64());
-        }
-    }
-    BATCH as f64 / median(times)
+    })
 }
 
 fn main() {
-    let backends: Vec<String> = std::env::var("SIMCSE_BENCH_BACKENDS")
-        .map(|v| v.split(',').map(|b| b.trim().to_string()).collect())
-        .unwrap_or_else(|_| vec!["ndarray".into(), "flex".into()]);
-    for backend in &backends {
-        let (train, embed) = match backend.as_str() {
-            "ndarray" => (
-                train_sentences_per_second::<Autodiff<NdArray>>(),
-                embed_sentences_per_second::<NdArray>(),
+    let arch = format!("MiniLM-L6 shape (6 layers, 384 wide, 12 heads, FFN 1536, vocab 30522), random weights, {BATCH} x {LEN} tokens, cls pooler + MLP");
+    for backend in bench::backends(&["ndarray", "flex"]) {
+        type Nd = NdArray;
+        let cases: [(&str, &str, fn(&str) -> Vec<f64>); 2] = [
+            (
+                "simcse_minilm_b64",
+                "unsupervised step, 2B sequences, AdamW",
+                |b| match b {
+                    "ndarray" => train_step_times::<Autodiff<Nd>>(),
+                    "flex" => train_step_times::<Autodiff<Flex>>(),
+                    other => panic!("unknown backend {other} (ndarray, flex)"),
+                },
             ),
-            "flex" => (
-                train_sentences_per_second::<Autodiff<Flex>>(),
-                embed_sentences_per_second::<Flex>(),
-            ),
-            other => panic!("unknown backend {other} (ndarray, flex)"),
-        };
-        println!(
-            "{backend:>8}: MiniLM shape, unsupervised step (2 x {BATCH} x {LEN} tokens, AdamW): {train:.1} sentences/s; embed ({BATCH} x {LEN}): {embed:.1} sentences/s"
-        );
+            ("simcse_embed_b64", "inference embedding", |b| match b {
+                "ndarray" => embed_step_times::<Nd>(),
+                "flex" => embed_step_times::<Flex>(),
+                other => panic!("unknown backend {other} (ndarray, flex)"),
+            }),
+        ];
+        for (case, what, run) in cases {
+            if !bench::selected(case) {
+                continue;
+            }
+            bench::reset_peak_rss();
+            let step_seconds = run(&backend);
+            Measurement {
+                case: case.into(),
+                backend: backend.clone(),
+                unit: "sentences".into(),
+                items_per_step: BATCH,
+                step_seconds,
+                peak_rss_mb: bench::peak_rss_mb(),
+                arch: format!("{arch}; {what}"),
+            }
+            .report();
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use burn::module::Module;
-use burn::record::CompactRecorder;
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::Backend;
 use contrastive_core::text::TextTokenizer;
 
@@ -92,7 +92,10 @@ impl DevMonitor {
             let temporary = self.best_model.with_file_name(stem);
             let saved = model
                 .clone()
-                .save_file(&temporary, &CompactRecorder::new())
+                .save_file(
+                    &temporary,
+                    &NamedMpkFileRecorder::<FullPrecisionSettings>::new(),
+                )
                 .map_err(|e| e.to_string())
                 .and_then(|()| {
                     std::fs::rename(temporary.with_extension("mpk"), self.best_model_path())

@@ -9,6 +9,7 @@ use contrastive_core::loss::{
     UnsupervisedSimCseConfig,
 };
 use contrastive_core::text::TokenBatch;
+use contrastive_core::train::FiniteGuard;
 use contrastive_core::ContrastiveError;
 
 use std::sync::Arc;
@@ -39,6 +40,8 @@ pub struct SimCse<B: Backend> {
     objective: Objective,
     #[module(skip)]
     dev_monitor: Option<Arc<DevMonitor>>,
+    #[module(skip)]
+    finite_guard: Option<Arc<FiniteGuard>>,
 }
 
 /// Sentences of a training batch, tokenised together: `columns` groups of `size` rows
@@ -48,6 +51,8 @@ pub struct SentenceBatch<B: Backend> {
     pub tokens: TokenBatch<B>,
     pub columns: usize,
     pub size: usize,
+    /// Seeds the dropout masks of the training step (see `content_seed`).
+    pub noise_seed: u64,
 }
 
 /// The loss with the two views it compared (for alignment and uniformity).
@@ -96,6 +101,7 @@ impl SimcseModelConfig {
                     .init()?,
             },
             dev_monitor: None,
+            finite_guard: None,
         })
     }
 }
@@ -116,6 +122,16 @@ impl<B: Backend> SimCse<B> {
         } else {
             pooled
         }
+    }
+
+    /// Checks every training step's loss and gradients with `guard`.
+    pub fn with_finite_guard(mut self, guard: Arc<FiniteGuard>) -> Self {
+        self.finite_guard = Some(guard);
+        self
+    }
+
+    pub fn finite_guard(&self) -> Option<&FiniteGuard> {
+        self.finite_guard.as_deref()
     }
 
     /// The same model, scoring STS-B dev every few training steps with `monitor`.
@@ -245,6 +261,7 @@ pub(crate) mod tests {
             ),
             columns: 1,
             size: 4,
+            noise_seed: 0,
         }
     }
 
@@ -279,6 +296,7 @@ pub(crate) mod tests {
             ),
             columns: 3,
             size: 2,
+            noise_seed: 0,
         };
         let out = model.forward(&triplets).unwrap();
         assert_eq!(out.contrastive.logits.dims(), [2, 4]);
@@ -307,6 +325,7 @@ pub(crate) mod tests {
             ),
             columns: 1,
             size: 4,
+            noise_seed: 0,
         };
         let loss_of = |m: &SimCse<B>| -> f32 {
             m.valid()

@@ -5,7 +5,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 use contrastive_core::metrics::{alignment, uniformity};
-use contrastive_core::train::ContrastiveStepOutput;
+use contrastive_core::train::{guarded_output, ContrastiveStepOutput};
 
 use crate::sentence_model::{SentenceBatch, SimCse};
 
@@ -46,18 +46,20 @@ impl<B: AutodiffBackend> TrainStep for SimCse<B> {
     type Output = ContrastiveStepOutput<B>;
 
     fn step(&self, batch: SentenceBatch<B>) -> TrainOutput<ContrastiveStepOutput<B>> {
-        let mut output = step_output(self, &batch);
-        let grads = output.loss.backward();
+        B::seed(&batch.tokens.input_ids.device(), batch.noise_seed);
+        let output = step_output(self, &batch);
+        let mut train = guarded_output(self, &output.loss.clone(), self.finite_guard(), output);
         if let Some(monitor) = self.dev_monitor() {
             let device = batch.tokens.input_ids.device();
             if let Some(rho) = monitor.after_step(&self.valid(), &device) {
                 let value = TensorData::new(vec![100.0 * rho], [1]);
-                output
+                train
+                    .item
                     .extras
                     .push((DEV_SPEARMAN, Tensor::from_data(value, &device)));
             }
         }
-        TrainOutput::new(self, grads, output)
+        train
     }
 }
 

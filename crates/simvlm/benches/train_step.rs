@@ -6,15 +6,14 @@
 //! ResNet-18 cut after two stages, since three would give 4×4 at this size), d_model 256,
 //! 4 heads, FFN 1024, 4 encoder + 4 decoder layers, vocabulary 30522, 16 prefix + 16 target
 //! tokens, batch 32. `cargo bench -p simvlm --bench train_step` (or `cargo xtask bench
-//! simvlm`); `SIMVLM_BENCH_BACKENDS` (e.g. `flex`) picks the backends.
-
-use std::time::Instant;
+//! simvlm`); see `contrastive_core::bench` for backends, case selection and JSON output.
 
 use burn::backend::{Autodiff, Flex, NdArray};
 use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
+use contrastive_core::bench::{self, Measurement};
 use contrastive_core::nn::{ResNetConfig, ResNetStem};
 use simvlm::{PrefixBatch, SimVlm, SimvlmModelConfig};
 
@@ -24,11 +23,6 @@ const BATCH: usize = 32;
 const PREFIX: usize = 16;
 const TARGET: usize = 16;
 const VOCAB: usize = 30522;
-
-fn median(mut times: Vec<f64>) -> f64 {
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
-}
 
 fn config() -> SimvlmModelConfig {
     SimvlmModelConfig::new()
@@ -76,36 +70,30 @@ fn batch<B: Backend>(device: &B::Device) -> PrefixBatch<B> {
         decoder_positions: Tensor::from_data(TensorData::new(positions, [BATCH, TARGET]), device),
         decoder_mask: Tensor::ones([BATCH, TARGET], device),
         labels: ints(BATCH, TARGET, 2, device),
+        noise_seed: 0,
     }
 }
 
-fn train_pairs_per_second<B: AutodiffBackend>() -> (f64, SimVlm<B::InnerBackend>) {
+/// The PrefixLM step (the peer's `simvlm_b32` shapes; our stem differs, see the module docs).
+fn train_step_times<B: AutodiffBackend>() -> (Vec<f64>, SimVlm<B::InnerBackend>) {
     let device = Default::default();
     let mut model: SimVlm<B> = config().init(VOCAB, &device).expect("a valid config");
     let mut optim = AdamWConfig::new().with_weight_decay(0.01).init();
     let batch = batch::<B>(&device);
-    let mut times = Vec::new();
-    for i in 0..WARMUP + TIMED {
-        let start = Instant::now();
+    let times = bench::time_steps(WARMUP, TIMED, || {
         let loss = model.forward(&batch).loss;
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(1e-4, model, grads);
-        // Reading the loss synchronises before the clock stops.
+        model = optim.step(1e-4, model.clone(), grads);
         let _ = loss.into_scalar();
-        if i >= WARMUP {
-            times.push(start.elapsed().as_secs_f64());
-        }
-    }
-    (BATCH as f64 / median(times), model.valid())
+    });
+    (times, model.valid())
 }
 
 /// Greedy generation of `TARGET` tokens for the batch's images (empty prompt), with the cache.
-fn generate_tokens_per_second<B: Backend>(model: &SimVlm<B>) -> f64 {
+fn generate_step_times<B: Backend>(model: &SimVlm<B>) -> Vec<f64> {
     let device = Default::default();
     let batch = batch::<B>(&device);
-    let mut times = Vec::new();
-    for i in 0..WARMUP + 5 {
-        let start = Instant::now();
+    bench::time_steps(WARMUP, 5, || {
         let prefix = model.encode(
             batch.images.clone(),
             batch.prefix_ids.clone().slice([0..BATCH, 0..1]),
@@ -119,31 +107,54 @@ fn generate_tokens_per_second<B: Backend>(model: &SimVlm<B>) -> f64 {
             token = logits.argmax(1);
         }
         let _ = token.into_data();
-        if i >= WARMUP {
-            times.push(start.elapsed().as_secs_f64());
-        }
+    })
+}
+
+fn report(case: &str, backend: &str, unit: &str, items: usize, times: Vec<f64>, what: &str) {
+    Measurement {
+        case: case.into(),
+        backend: backend.into(),
+        unit: unit.into(),
+        items_per_step: items,
+        step_seconds: times,
+        peak_rss_mb: bench::peak_rss_mb(),
+        arch: format!("SimVLM: ResNet-18 ImageNet stem, 2 stages, 64x64 -> 64 image tokens; d 256, 4 heads, FFN 1024, 4+4 layers, vocab 30522, {PREFIX} prefix + {TARGET} target tokens, batch {BATCH}; {what}"),
     }
-    (BATCH * TARGET) as f64 / median(times)
+    .report();
 }
 
 fn main() {
-    let backends: Vec<String> = std::env::var("SIMVLM_BENCH_BACKENDS")
-        .map(|v| v.split(',').map(|b| b.trim().to_string()).collect())
-        .unwrap_or_else(|_| vec!["ndarray".into(), "flex".into()]);
-    for backend in &backends {
+    for backend in bench::backends(&["ndarray", "flex"]) {
+        if !bench::selected("simvlm_b32") && !bench::selected("simvlm_generate_b32") {
+            continue;
+        }
+        bench::reset_peak_rss();
         let (train, generate) = match backend.as_str() {
             "ndarray" => {
-                let (train, model) = train_pairs_per_second::<Autodiff<NdArray>>();
-                (train, generate_tokens_per_second(&model))
+                let (train, model) = train_step_times::<Autodiff<NdArray>>();
+                (train, generate_step_times(&model))
             }
             "flex" => {
-                let (train, model) = train_pairs_per_second::<Autodiff<Flex>>();
-                (train, generate_tokens_per_second(&model))
+                let (train, model) = train_step_times::<Autodiff<Flex>>();
+                (train, generate_step_times(&model))
             }
             other => panic!("unknown backend {other} (ndarray, flex)"),
         };
-        println!(
-            "{backend:>8}: SimVLM 4+4 layers d=256, 64 image + {PREFIX} prefix + {TARGET} target tokens, batch {BATCH}: {train:.2} pairs/s; greedy generation with cache: {generate:.0} tokens/s"
+        report(
+            "simvlm_b32",
+            &backend,
+            "pairs",
+            BATCH,
+            train,
+            "PrefixLM step, AdamW",
+        );
+        report(
+            "simvlm_generate_b32",
+            &backend,
+            "tokens",
+            BATCH * TARGET,
+            generate,
+            "greedy generation with the key/value cache",
         );
     }
 }

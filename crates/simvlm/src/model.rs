@@ -3,6 +3,8 @@
 //! relative position biases among image tokens); the decoder predicts the rest of the text with
 //! causal self-attention and cross-attention to the encoder.
 
+use std::sync::Arc;
+
 use burn::config::Config;
 use burn::module::{Initializer, Module, Param};
 use burn::nn::{
@@ -15,6 +17,7 @@ use contrastive_core::nn::{
     causal_blocked, padding_blocked, Attention, AttentionConfig, KeyValues, ResNet, ResNetConfig,
     ResNetStem,
 };
+use contrastive_core::train::FiniteGuard;
 use contrastive_core::ContrastiveError;
 
 /// The architecture.
@@ -129,6 +132,7 @@ impl SimvlmModelConfig {
             dropout: dropout(),
             grid: [rows, cols],
             max_text_len: self.max_text_len,
+            finite_guard: None,
         })
     }
 }
@@ -248,6 +252,8 @@ pub struct PrefixBatch<B: Backend> {
     pub decoder_positions: Tensor<B, 2, Int>,
     pub decoder_mask: Tensor<B, 2, Int>,
     pub labels: Tensor<B, 2, Int>,
+    /// Seeds the dropout masks of the training step (see `content_seed`).
+    pub noise_seed: u64,
 }
 
 /// The mean token loss of a batch and what the metrics need.
@@ -279,6 +285,8 @@ pub struct SimVlm<B: Backend> {
     grid: [usize; 2],
     #[module(skip)]
     max_text_len: usize,
+    #[module(skip)]
+    finite_guard: Option<Arc<FiniteGuard>>,
 }
 
 /// Index into the relative-bias table of every ordered pair of grid cells, row-major.
@@ -296,6 +304,16 @@ fn relative_indices(rows: usize, cols: usize) -> Vec<i64> {
 }
 
 impl<B: Backend> SimVlm<B> {
+    /// Checks every training step's loss and gradients with `guard`.
+    pub fn with_finite_guard(mut self, guard: Arc<FiniteGuard>) -> Self {
+        self.finite_guard = Some(guard);
+        self
+    }
+
+    pub fn finite_guard(&self) -> Option<&FiniteGuard> {
+        self.finite_guard.as_deref()
+    }
+
     /// Longest text the position embedding covers.
     pub fn max_text_len(&self) -> usize {
         self.max_text_len
@@ -553,6 +571,7 @@ pub(crate) mod model_tests {
             decoder_positions: ints(&[&[3, 4, 5, 6], &[2, 3, 4, 5]]),
             decoder_mask: ints(&[&[1, 1, 1, 1], &[1, 1, 1, 0]]),
             labels: ints(&[&[8, 9, 10, 2], &[11, 12, 2, 0]]),
+            noise_seed: 0,
         }
     }
 

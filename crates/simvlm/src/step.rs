@@ -3,7 +3,7 @@
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, Transaction};
 use burn::train::{InferenceStep, ItemLazy, TrainOutput, TrainStep};
-use contrastive_core::train::StepValues;
+use contrastive_core::train::{guarded_output, StepValues};
 
 use crate::model::{PrefixBatch, SimVlm};
 
@@ -61,8 +61,9 @@ impl<B: AutodiffBackend> TrainStep for SimVlm<B> {
     type Output = PrefixLmStepOutput<B>;
 
     fn step(&self, batch: PrefixBatch<B>) -> TrainOutput<PrefixLmStepOutput<B>> {
+        B::seed(&batch.labels.device(), batch.noise_seed);
         let output = step_output(self, &batch);
-        TrainOutput::new(self, output.loss.backward(), output)
+        guarded_output(self, &output.loss.clone(), self.finite_guard(), output)
     }
 }
 

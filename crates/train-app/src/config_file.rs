@@ -29,12 +29,45 @@ pub fn parse<C: Serialize + DeserializeOwned>(
     } else {
         serde_json::from_str(text).context("not valid JSON")?
     };
-    let mut merged = serde_json::to_value(defaults)?;
-    if let Some(key) = first_unknown_key(&given, &merged, "") {
+    let defaults = serde_json::to_value(defaults)?;
+    if let Some(key) = first_unknown_key(&given, &defaults, "") {
         bail!("unknown key `{key}` (not a field of this config; check its spelling)");
     }
-    merge(&mut merged, given);
-    serde_json::from_value(merged).context("a key has the wrong type")
+    let mut merged = defaults.clone();
+    merge(&mut merged, given.clone());
+    serde_json::from_value(merged).map_err(|error| {
+        match first_mistyped_key::<C>(&given, &defaults, &[]) {
+            Some(key) => anyhow::anyhow!("`{key}` has the wrong type or value: {error}"),
+            None => anyhow::anyhow!("a key has the wrong type or value: {error}"),
+        }
+    })
+}
+
+/// The dotted path of the first leaf of `given` that alone, over `defaults`, fails to parse.
+fn first_mistyped_key<C: DeserializeOwned>(
+    given: &Value,
+    defaults: &Value,
+    prefix: &[String],
+) -> Option<String> {
+    let Value::Object(fields) = given else {
+        return None;
+    };
+    fields.iter().find_map(|(key, value)| {
+        let path: Vec<String> = prefix.iter().cloned().chain([key.clone()]).collect();
+        if value.is_object() {
+            return first_mistyped_key::<C>(value, defaults, &path);
+        }
+        // `defaults` with only this leaf replaced.
+        let leaf = path.iter().rev().fold(
+            value.clone(),
+            |inner, key| serde_json::json!({ key: inner }),
+        );
+        let mut single = defaults.clone();
+        merge(&mut single, leaf);
+        serde_json::from_value::<C>(single)
+            .is_err()
+            .then(|| path.join("."))
+    })
 }
 
 /// Overwrites `base` with `update`, recursing into objects present in both.
@@ -151,8 +184,17 @@ mod tests {
             "{err:#}"
         );
         let err = parse(r#"{"temperature": "hot"}"#, false, &defaults).unwrap_err();
-        assert!(format!("{err:#}").contains("wrong type"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("`temperature` has the wrong type"),
+            "{err:#}"
+        );
         assert!(parse("temperature = ", true, &defaults).is_err());
+        let nested = simclr::SimclrConfig::new();
+        let err = parse("[model]\ntemperature = \"hot\"", true, &nested).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("`model.temperature` has the wrong type"),
+            "{err:#}"
+        );
         let changed = parse(r#"{"temperature": 0.2}"#, false, &defaults).unwrap();
         assert_eq!(changed.temperature, 0.2);
     }

@@ -1,17 +1,41 @@
-//! The training harness every method plugs into: burn-train's `SupervisedTraining` with file
-//! checkpoints in the run's folder, resume, and the TUI or plain renderer.
+//! The training harness every method plugs into: burn-train's `SupervisedTraining` with atomic
+//! full-precision checkpoints in the run's folder, resume, clean stops on SIGINT/SIGTERM, and
+//! the TUI or plain renderer.
 
 use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use burn::record::CompactRecorder;
-use burn::train::{LearningComponentsTypes, SupervisedTraining};
+use burn::module::Module;
+use burn::tensor::backend::Backend;
+use burn::train::{Interrupter, LearningComponentsTypes, SupervisedTraining};
+use contrastive_core::train::{FiniteGuard, NonFinitePolicy};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::atomic_recorder::run_recorder;
 use crate::config_file;
 use crate::renderer::PlainRenderer;
+
+/// What a step with a non-finite loss or gradient does (`--on-non-finite`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default)]
+pub enum OnNonFinite {
+    /// Stop the run, naming the step; the last good checkpoint is kept.
+    #[default]
+    Stop,
+    /// Drop the step's update, count it in `summary.json`, and go on.
+    Skip,
+}
+
+impl From<OnNonFinite> for NonFinitePolicy {
+    fn from(value: OnNonFinite) -> Self {
+        match value {
+            OnNonFinite::Stop => NonFinitePolicy::Stop,
+            OnNonFinite::Skip => NonFinitePolicy::Skip,
+        }
+    }
+}
 
 /// Options shared by every training job.
 pub struct HarnessOptions {
@@ -19,17 +43,21 @@ pub struct HarnessOptions {
     pub epochs: usize,
     /// Epoch of the checkpoint to resume from.
     pub resume_from: Option<usize>,
+    /// Training steps in one epoch (to name the epoch and batch of a failing step).
+    pub steps_per_epoch: usize,
+    pub on_non_finite: OnNonFinite,
     /// Print a plain metrics line every this many iterations when stdout is not a terminal.
     pub log_every: usize,
 }
 
-/// Adds checkpoints, epochs, resume and the renderer to a burn-train run.
+/// Adds checkpoints, epochs, resume and the renderer to a burn-train run, and connects
+/// SIGINT/SIGTERM and the non-finite step check to its interrupter (see [`RunGuards`]).
 pub fn configure<LC: LearningComponentsTypes>(
     training: SupervisedTraining<LC>,
     options: &HarnessOptions,
-) -> SupervisedTraining<LC> {
+) -> Result<(SupervisedTraining<LC>, RunGuards)> {
     let mut training = training
-        .with_file_checkpointer(CompactRecorder::new())
+        .with_file_checkpointer(run_recorder())
         .num_epochs(options.epochs)
         .summary();
     if !std::io::stdout().is_terminal() {
@@ -38,8 +66,164 @@ pub fn configure<LC: LearningComponentsTypes>(
     if let Some(epoch) = options.resume_from {
         training = training.checkpoint(epoch);
     }
-    training
+    let signals = StopSignals::install(training.interrupter())?;
+    let steps_done = options.resume_from.unwrap_or(0) * options.steps_per_epoch;
+    let finite = FiniteGuard::new(
+        options.on_non_finite.into(),
+        training.interrupter(),
+        steps_done,
+    );
+    let guards = RunGuards {
+        signals,
+        finite,
+        steps_per_epoch: options.steps_per_epoch.max(1),
+    };
+    Ok((training, guards))
 }
+
+/// What may stop a run early: a signal, or a non-finite step.
+pub struct RunGuards {
+    signals: StopSignals,
+    /// Give it to the model (`with_finite_guard`) so that its training step is checked.
+    pub finite: Arc<FiniteGuard>,
+    steps_per_epoch: usize,
+}
+
+impl RunGuards {
+    /// After training returned: fails when a signal or a non-finite step stopped it (see
+    /// [`StopSignals::check`]); otherwise the number of non-finite steps skipped.
+    pub fn check<B: Backend, M: Module<B>>(&self, model: &M, run_dir: &Path) -> Result<usize> {
+        let report = self.finite.report();
+        if let (NonFinitePolicy::Stop, Some((step, problem))) =
+            (self.finite.policy(), &report.first)
+        {
+            let (epoch, batch) = (
+                (step - 1) / self.steps_per_epoch + 1,
+                (step - 1) % self.steps_per_epoch + 1,
+            );
+            let checkpoint = match latest_checkpoint(run_dir) {
+                Some(epoch) => format!("the last good checkpoint is epoch {epoch} in {}/checkpoint (untouched; `--resume` continues from it)", run_dir.display()),
+                None => "no epoch had completed, so there is no checkpoint".into(),
+            };
+            bail!(
+                "training stopped at step {step} (epoch {epoch}, batch {batch}): {problem}; the step's update was not applied; {checkpoint}. Lower the learning rate, check the data, or pass `--on-non-finite skip` to drop such steps"
+            );
+        }
+        self.signals.check(model, run_dir)?;
+        Ok(report.skipped)
+    }
+}
+
+/// SIGINT/SIGTERM during training: the first asks burn-train to stop after the current step
+/// (it keeps its last complete epoch checkpoint); a second exits at once.
+pub struct StopSignals {
+    received: std::sync::Arc<std::sync::Mutex<Option<&'static str>>>,
+    #[cfg(unix)]
+    handle: signal_hook::iterator::Handle,
+}
+
+impl StopSignals {
+    #[cfg(unix)]
+    fn install(interrupter: Interrupter) -> Result<Self> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+            .context("cannot install the SIGINT/SIGTERM handler")?;
+        let handle = signals.handle();
+        let received = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let seen = received.clone();
+        std::thread::spawn(move || {
+            for signal in signals.forever() {
+                let name = if signal == SIGINT {
+                    "SIGINT"
+                } else {
+                    "SIGTERM"
+                };
+                let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+                if seen.is_some() {
+                    eprintln!("{name} again: exiting without waiting for the step");
+                    std::process::exit(128 + signal);
+                }
+                *seen = Some(name);
+                eprintln!("{name}: stopping after the current step (again to exit at once)");
+                interrupter.stop(Some(name));
+            }
+        });
+        Ok(Self { received, handle })
+    }
+
+    #[cfg(not(unix))]
+    fn install(_interrupter: Interrupter) -> Result<Self> {
+        Ok(Self {
+            received: Default::default(),
+        })
+    }
+
+    /// The signal that stopped training, if one did.
+    fn received(&self) -> Option<&'static str> {
+        *self.received.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// After training returned: when a signal stopped it, saves the weights reached to
+    /// `run_dir/interrupted/model.mpk` and fails, saying how to continue. Nothing written
+    /// before (checkpoints, config) is touched.
+    fn check<B: Backend, M: Module<B>>(&self, model: &M, run_dir: &Path) -> Result<()> {
+        let Some(signal) = self.received() else {
+            return Ok(());
+        };
+        let weights = run_dir.join("interrupted").join("model");
+        model
+            .clone()
+            .save_file(&weights, &run_recorder())
+            .with_context(|| format!("{signal}: cannot save the weights reached"))?;
+        let resume = match latest_checkpoint(run_dir) {
+            Some(epoch) => {
+                format!("`--resume` continues from the last complete checkpoint (epoch {epoch})")
+            }
+            None => "no epoch had completed, so there is no checkpoint to resume from".into(),
+        };
+        Err(Stopped {
+            signal,
+            message: format!(
+                "training stopped by {signal}; the weights reached are in {}.mpk; {resume}",
+                weights.display()
+            ),
+        }
+        .into())
+    }
+}
+
+impl Drop for StopSignals {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        self.handle.close();
+    }
+}
+
+/// A run stopped on request: `main` exits with the shell's code for the signal.
+#[derive(Debug)]
+pub struct Stopped {
+    pub signal: &'static str,
+    message: String,
+}
+
+impl Stopped {
+    /// 130 for SIGINT, 143 for SIGTERM.
+    pub fn exit_code(&self) -> i32 {
+        if self.signal == "SIGINT" {
+            130
+        } else {
+            143
+        }
+    }
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Stopped {}
 
 /// The newest complete checkpoint epoch in `run_dir/checkpoint` (model, optimizer and
 /// scheduler files all present), if any.

@@ -5,6 +5,7 @@
 #![allow(clippy::clone_on_copy)]
 
 mod artifacts;
+mod atomic_recorder;
 mod backend;
 mod config_file;
 mod harness;
@@ -56,7 +57,10 @@ fn main() {
     let cli = Cli::parse();
     if let Err(err) = run(cli) {
         eprintln!("error: {err:#}");
-        std::process::exit(1);
+        let code = err
+            .downcast_ref::<harness::Stopped>()
+            .map_or(1, harness::Stopped::exit_code);
+        std::process::exit(code);
     }
 }
 

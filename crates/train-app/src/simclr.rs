@@ -9,12 +9,12 @@ use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, Optimizer, SgdConfig};
-use burn::record::CompactRecorder;
 use burn::tensor::backend::Backend;
 use burn::tensor::Device;
 use burn::train::metric::{LearningRateMetric, Metric};
 use burn::train::{Learner, SupervisedTraining};
 use clap::{Args, Subcommand};
+use contrastive_core::epochs::{EpochDataset, EpochOrder};
 use contrastive_core::eval::{KnnConfig, LinearProbeConfig};
 use contrastive_core::item_rng::item_rng;
 use contrastive_core::optim::{LarsConfig, LrDecay, WarmupScheduleConfig};
@@ -29,9 +29,10 @@ use simclr::eval::{evaluate, EvaluationReport};
 use simclr::{OptimizerKind, SimClr, SimclrConfig};
 
 use crate::artifacts::RunDir;
+use crate::atomic_recorder::run_recorder;
 use crate::backend::{self, InferenceBackend, TrainBackend};
 use crate::config_file;
-use crate::harness::{self, HarnessOptions};
+use crate::harness::{self, HarnessOptions, OnNonFinite};
 
 /// SimCLR jobs.
 #[derive(Subcommand)]
@@ -85,6 +86,9 @@ pub struct TrainArgs {
     /// Continue from the newest complete checkpoint in the artifacts folder.
     #[arg(long)]
     pub resume: bool,
+    /// What a step with a non-finite loss or gradient does: stop the run, or skip the step.
+    #[arg(long, value_enum, default_value = "stop")]
+    pub on_non_finite: OnNonFinite,
     /// Device index (GPU backends).
     #[arg(long, default_value_t = 0)]
     pub device: usize,
@@ -237,11 +241,19 @@ fn load_data(args: &DataArgs, seed: u64) -> Result<Images> {
     })
 }
 
+/// Where a pre-training starts and what it does on a non-finite step.
+#[derive(Clone, Copy)]
+struct RunControl {
+    resume_from: Option<usize>,
+    on_non_finite: OnNonFinite,
+}
+
 /// What a finished pre-training returns.
 struct TrainOutcome {
     model: SimClr<InferenceBackend>,
     seconds: f64,
     steps_per_epoch: usize,
+    non_finite_steps_skipped: usize,
 }
 
 /// Pre-trains with the configured optimizer; the generic part is [`fit`].
@@ -249,7 +261,7 @@ fn pretrain(
     config: &SimclrConfig,
     images: &Images,
     run: &RunDir,
-    resume_from: Option<usize>,
+    control: RunControl,
     device: &Device<InferenceBackend>,
 ) -> Result<TrainOutcome> {
     let wd = config.weight_decay;
@@ -259,7 +271,7 @@ fn pretrain(
                 .with_momentum(config.momentum)
                 .with_weight_decay(wd)
                 .init::<TrainBackend, SimClr<TrainBackend>>()?;
-            fit(config, images, run, resume_from, device, optim)
+            fit(config, images, run, control, device, optim)
         }
         OptimizerKind::Sgd => {
             let optim = SgdConfig::new()
@@ -270,13 +282,13 @@ fn pretrain(
                 ))
                 .with_weight_decay(Some(WeightDecayConfig::new(wd as f32)))
                 .init();
-            fit(config, images, run, resume_from, device, optim)
+            fit(config, images, run, control, device, optim)
         }
         OptimizerKind::Adam => {
             let optim = AdamConfig::new()
                 .with_weight_decay(Some(WeightDecayConfig::new(wd as f32)))
                 .init();
-            fit(config, images, run, resume_from, device, optim)
+            fit(config, images, run, control, device, optim)
         }
     }
 }
@@ -285,7 +297,7 @@ fn fit<O>(
     config: &SimclrConfig,
     images: &Images,
     run: &RunDir,
-    resume_from: Option<usize>,
+    control: RunControl,
     device: &Device<InferenceBackend>,
     optim: O,
 ) -> Result<TrainOutcome>
@@ -298,24 +310,27 @@ where
     let test = images.test.clone();
     let train_pairs =
         ViewPairDataset::new(train, augmenter.clone(), config.seed, config.batch_size);
-    let steps_per_epoch =
-        burn::data::dataset::Dataset::len(&train_pairs).div_ceil(config.batch_size);
+    let steps_per_epoch = train_pairs.len().div_ceil(config.batch_size);
     let mut valid_pairs =
         ViewPairDataset::new(test, augmenter, config.seed ^ 0xA11CE, config.batch_size);
     if config.knn_monitor_k > 0 {
         valid_pairs = valid_pairs.with_clean_views();
     }
+    let RunControl {
+        resume_from,
+        on_non_finite,
+    } = control;
+    let done = resume_from.unwrap_or(0);
     let loader_train = DataLoaderBuilder::new(ViewPairBatcher)
         .batch_size(config.batch_size)
-        .shuffle(config.seed)
         .num_workers(config.num_workers)
         .set_device(device.clone())
-        .build(train_pairs);
+        .build(EpochOrder::shuffled(train_pairs, config.seed).starting_at(done));
     let loader_valid = DataLoaderBuilder::new(ViewPairBatcher)
         .batch_size(config.batch_size)
         .num_workers(config.num_workers)
         .set_device(device.clone())
-        .build(valid_pairs);
+        .build(EpochOrder::sequential(valid_pairs).starting_at(done));
     let total_steps = (steps_per_epoch * config.epochs).max(1);
     let schedule = WarmupScheduleConfig::new(config.learning_rate(), total_steps)
         .with_warmup_steps((steps_per_epoch * config.warmup_epochs).min(total_steps))
@@ -334,20 +349,25 @@ where
     } else {
         training
     };
-    let training = harness::configure(
+    let (training, guards) = harness::configure(
         training,
         &HarnessOptions {
             epochs: config.epochs,
             resume_from,
+            steps_per_epoch,
+            on_non_finite,
             log_every: 10,
         },
-    );
+    )?;
     let start = std::time::Instant::now();
+    let model = model.with_finite_guard(guards.finite.clone());
     let result = training.launch(Learner::new(model, optim, schedule));
+    let skipped_steps = guards.check(&result.model, run.path())?;
     Ok(TrainOutcome {
         model: result.model,
         seconds: start.elapsed().as_secs_f64(),
         steps_per_epoch,
+        non_finite_steps_skipped: skipped_steps,
     })
 }
 
@@ -396,11 +416,15 @@ fn train_command(args: TrainArgs) -> Result<()> {
         harness::resume_epoch(args.resume, run.path(), &config, &SimclrConfig::new())?;
     run.write_json("config.json", &config)?;
     let images = load_data(&args.data, config.seed)?;
-    let outcome = pretrain(&config, &images, &run, resume_from, &device)?;
+    let control = RunControl {
+        resume_from,
+        on_non_finite: args.on_non_finite,
+    };
+    let outcome = pretrain(&config, &images, &run, control, &device)?;
     outcome
         .model
         .clone()
-        .save_file(run.path().join("model"), &CompactRecorder::new())
+        .save_file(run.path().join("model"), &run_recorder())
         .context("cannot save the trained model")?;
     let mut summary = json!({
         "task": "simclr.train",
@@ -412,6 +436,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
         "batch_size": config.batch_size,
         "steps_per_epoch": outcome.steps_per_epoch,
         "train_seconds": outcome.seconds,
+        "non_finite_steps_skipped": outcome.non_finite_steps_skipped,
         "artifacts": run.path(),
     });
     if config.knn_monitor_k > 0 {
@@ -441,7 +466,7 @@ fn eval_command(args: EvalArgs) -> Result<()> {
     if !args.random_init {
         let weights = args.checkpoint.join("model.mpk");
         model = model
-            .load_file(&weights, &CompactRecorder::new(), &device)
+            .load_file(&weights, &run_recorder(), &device)
             .with_context(|| {
                 format!(
                     "cannot load weights {} (do they match config.json?)",
@@ -523,7 +548,11 @@ fn ablate_command(args: AblateArgs) -> Result<()> {
             };
             let run = RunDir::create(args.artifacts.join(&name))?;
             run.write_json("config.json", &config)?;
-            let outcome = pretrain(&config, &images, &run, None, &device)?;
+            let control = RunControl {
+                resume_from: None,
+                on_non_finite: OnNonFinite::Stop,
+            };
+            let outcome = pretrain(&config, &images, &run, control, &device)?;
             let report = evaluate_encoder(&outcome.model, &config, &images, &device)?;
             eprintln!(
                 "ablation {name}: linear top-1 {:.4}",

@@ -6,16 +6,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use burn::data::dataloader::DataLoaderBuilder;
-use burn::data::dataset::Dataset;
 use burn::module::AutodiffModule;
 use burn::module::Module;
 use burn::optim::AdamWConfig;
-use burn::record::CompactRecorder;
 use burn::tensor::backend::Backend;
 use burn::tensor::Device;
 use burn::train::metric::LearningRateMetric;
 use burn::train::{Learner, SupervisedTraining};
 use clap::{Args, Subcommand};
+use contrastive_core::epochs::{EpochDataset, EpochOrder};
 use contrastive_core::optim::WarmupScheduleConfig;
 use contrastive_core::text::TextTokenizer;
 use contrastive_core::train::StepMetric;
@@ -32,9 +31,10 @@ use simcse::sts_eval::{embed_sentences, sts_score};
 use simcse::{Mode, Pooler, SimCse, SimcseConfig, SimcseModelConfig};
 
 use crate::artifacts::RunDir;
+use crate::atomic_recorder::run_recorder;
 use crate::backend::{self, InferenceBackend, TrainBackend};
 use crate::config_file;
-use crate::harness::{self, HarnessOptions};
+use crate::harness::{self, HarnessOptions, OnNonFinite};
 
 #[derive(Subcommand)]
 pub enum SimcseJob {
@@ -100,6 +100,9 @@ pub struct TrainArgs {
     /// Continue from the newest complete checkpoint in the artifacts folder.
     #[arg(long)]
     resume: bool,
+    /// What a step with a non-finite loss or gradient does: stop the run, or skip the step.
+    #[arg(long, value_enum, default_value = "stop")]
+    on_non_finite: OnNonFinite,
     /// Device index (GPU backends).
     #[arg(long, default_value_t = 0)]
     device: usize,
@@ -428,17 +431,17 @@ fn train_command(args: TrainArgs) -> Result<()> {
         .init();
     let batcher = SentenceBatcher::new(tokenizer);
     let train_examples = train.len();
+    let done = resume_from.unwrap_or(0);
     let loader_train = DataLoaderBuilder::new(batcher.clone())
         .batch_size(config.batch_size)
-        .shuffle(config.seed)
         .num_workers(config.num_workers)
         .set_device(device.clone())
-        .build(train);
+        .build(EpochOrder::shuffled(train, config.seed).starting_at(done));
     let loader_valid = DataLoaderBuilder::new(batcher)
         .batch_size(config.batch_size)
         .num_workers(config.num_workers)
         .set_device(device.clone())
-        .build(valid);
+        .build(EpochOrder::sequential(valid).starting_at(done));
     let mut training = SupervisedTraining::new(run.path(), loader_train, loader_valid);
     for (metric, split_valid) in [
         (StepMetric::loss(), true),
@@ -456,16 +459,20 @@ fn train_command(args: TrainArgs) -> Result<()> {
     if monitor.is_some() {
         training = training.metric_train_numeric(StepMetric::latest(DEV_SPEARMAN, true));
     }
-    let training = harness::configure(
+    let (training, guards) = harness::configure(
         training,
         &HarnessOptions {
             epochs: config.epochs,
             resume_from,
+            steps_per_epoch,
+            on_non_finite: args.on_non_finite,
             log_every: 10,
         },
-    );
+    )?;
     let start = std::time::Instant::now();
+    let model = model.with_finite_guard(guards.finite.clone());
     let result = training.launch(Learner::new(model, optim, schedule));
+    let skipped_steps = guards.check(&result.model, run.path())?;
     let seconds = start.elapsed().as_secs_f64();
 
     // The best dev checkpoint when there is one (the reference's load_best_model_at_end).
@@ -473,12 +480,12 @@ fn train_command(args: TrainArgs) -> Result<()> {
     let best = monitor.as_ref().and_then(|m| m.best());
     if let (Some(monitor), Some(_)) = (&monitor, best) {
         trained = trained
-            .load_file(monitor.best_model_path(), &CompactRecorder::new(), &device)
+            .load_file(monitor.best_model_path(), &run_recorder(), &device)
             .with_context(|| format!("cannot load {}", monitor.best_model_path().display()))?;
     } else {
         trained
             .clone()
-            .save_file(run.path().join("best-model"), &CompactRecorder::new())
+            .save_file(run.path().join("best-model"), &run_recorder())
             .context("cannot save the trained model")?;
     }
     let after = score_sets(&trained, &eval_tokenizer, &sets, 64, &device)?;
@@ -495,6 +502,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
         "batch_size": config.batch_size,
         "steps": total_steps,
         "train_seconds": seconds,
+        "non_finite_steps_skipped": skipped_steps,
         "best_dev_step": best.map(|(step, _)| step),
         "sts_before": before,
         "sts_after": after,
@@ -524,7 +532,7 @@ fn export_command(args: ExportArgs) -> Result<()> {
         );
     }
     let model = model
-        .load_file(&weights, &CompactRecorder::new(), &device)
+        .load_file(&weights, &run_recorder(), &device)
         .with_context(|| format!("cannot load {}", weights.display()))?;
     write_hf_directory(&model, &base, &args.out)?;
     println!(

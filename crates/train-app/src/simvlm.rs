@@ -6,15 +6,14 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use burn::data::dataloader::DataLoaderBuilder;
-use burn::data::dataset::Dataset;
 use burn::module::Module;
 use burn::optim::AdamWConfig;
-use burn::record::CompactRecorder;
 use burn::tensor::backend::Backend;
 use burn::tensor::Device;
 use burn::train::metric::LearningRateMetric;
 use burn::train::{Learner, SupervisedTraining};
 use clap::{Args, Subcommand};
+use contrastive_core::epochs::{EpochDataset, EpochOrder};
 use contrastive_core::optim::WarmupScheduleConfig;
 use contrastive_core::train::StepMetric;
 use serde_json::{json, Value};
@@ -28,9 +27,10 @@ use simvlm::tokenizer::CaptionTokenizer;
 use simvlm::{SimVlm, SimvlmConfig};
 
 use crate::artifacts::RunDir;
+use crate::atomic_recorder::run_recorder;
 use crate::backend::{self, InferenceBackend, TrainBackend};
 use crate::config_file;
-use crate::harness::{self, HarnessOptions};
+use crate::harness::{self, HarnessOptions, OnNonFinite};
 
 #[derive(Subcommand)]
 pub enum SimvlmJob {
@@ -89,6 +89,9 @@ pub struct TrainArgs {
     /// Continue from the newest complete checkpoint in the artifacts folder.
     #[arg(long)]
     resume: bool,
+    /// What a step with a non-finite loss or gradient does: stop the run, or skip the step.
+    #[arg(long, value_enum, default_value = "stop")]
+    on_non_finite: OnNonFinite,
     /// Device index (GPU backends).
     #[arg(long, default_value_t = 0)]
     device: usize,
@@ -257,17 +260,17 @@ fn train_command(args: TrainArgs) -> Result<()> {
         .init();
     let batcher = PrefixBatcher::new(&tokenizer, config.model.image_size);
     let train_examples = train.len();
+    let done = resume_from.unwrap_or(0);
     let loader_train = DataLoaderBuilder::new(batcher.clone())
         .batch_size(config.batch_size)
-        .shuffle(config.seed)
         .num_workers(config.num_workers)
         .set_device(device.clone())
-        .build(train);
+        .build(EpochOrder::shuffled(train, config.seed).starting_at(done));
     let loader_valid = DataLoaderBuilder::new(batcher)
         .batch_size(config.batch_size)
         .num_workers(config.num_workers)
         .set_device(device.clone())
-        .build(valid);
+        .build(EpochOrder::sequential(valid).starting_at(done));
     let training = SupervisedTraining::new(run.path(), loader_train, loader_valid)
         .metric_train_numeric(StepMetric::loss())
         .metric_valid_numeric(StepMetric::loss())
@@ -275,21 +278,25 @@ fn train_command(args: TrainArgs) -> Result<()> {
         .metric_valid_numeric(StepMetric::accuracy_named("Token Accuracy"))
         .metric_train_numeric(StepMetric::throughput("examples/s"))
         .metric_train_numeric(LearningRateMetric::new());
-    let training = harness::configure(
+    let (training, guards) = harness::configure(
         training,
         &HarnessOptions {
             epochs: config.epochs,
             resume_from,
+            steps_per_epoch,
+            on_non_finite: args.on_non_finite,
             log_every: 20,
         },
-    );
+    )?;
     let start = std::time::Instant::now();
+    let model = model.with_finite_guard(guards.finite.clone());
     let result = training.launch(Learner::new(model, optim, schedule));
+    let skipped_steps = guards.check(&result.model, run.path())?;
     let seconds = start.elapsed().as_secs_f64();
     result
         .model
         .clone()
-        .save_file(run.path().join("model"), &CompactRecorder::new())
+        .save_file(run.path().join("model"), &run_recorder())
         .context("cannot save the trained model")?;
     let evaluation = evaluate(&result.model, &tokenizer, &config, &splits, &device);
     let summary = json!({
@@ -304,6 +311,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
         "batch_size": config.batch_size,
         "steps": total_steps,
         "train_seconds": seconds,
+        "non_finite_steps_skipped": skipped_steps,
         "evaluation": evaluation,
         "artifacts": run.path(),
     });
@@ -443,7 +451,7 @@ fn load_run(
     let model = config
         .model
         .init::<InferenceBackend>(tokenizer.vocab_size(), device)?
-        .load_file(&weights, &CompactRecorder::new(), device)
+        .load_file(&weights, &run_recorder(), device)
         .with_context(|| format!("cannot load {}", weights.display()))?;
     Ok((config, tokenizer, model))
 }

@@ -2,81 +2,10 @@
 //! training with the STS-B dev monitor, export, embedding, and clear errors for bad input.
 
 mod common;
-use common::{scratch, stderr, train_app};
+use common::{scratch, sentences, stderr, tiny_model, train_app};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-use burn::backend::NdArray;
-use simcse::export::write_hf_directory;
-use simcse::{BertConfig, SimcseModelConfig};
-use tokenizers::models::wordlevel::WordLevel;
-use tokenizers::pre_tokenizers::whitespace::Whitespace;
-use tokenizers::Tokenizer;
-
-const WORDS: [&str; 12] = [
-    "a", "man", "woman", "dog", "cat", "runs", "sleeps", "eats", "the", "park", "house", "food",
-];
-
-/// A random two-layer BERT with a word-level tokenizer of `extra_tokens` more words than the
-/// model has rows when positive (a mismatched pair).
-fn tiny_model(dir: &Path, extra_tokens: usize) -> PathBuf {
-    let base = dir.join("base");
-    std::fs::create_dir_all(&base).unwrap();
-    let specials = ["[PAD]", "[UNK]"];
-    let mut vocab: Vec<String> = specials
-        .iter()
-        .chain(WORDS.iter())
-        .map(|w| w.to_string())
-        .collect();
-    let vocab_size = vocab.len();
-    vocab.extend((0..extra_tokens).map(|i| format!("extra{i}")));
-    let config: BertConfig = serde_json::from_value(serde_json::json!({
-        "vocab_size": vocab_size, "hidden_size": 8, "num_hidden_layers": 2,
-        "num_attention_heads": 2, "intermediate_size": 16, "max_position_embeddings": 16
-    }))
-    .unwrap();
-    std::fs::write(
-        base.join("config.json"),
-        serde_json::to_string(&config).unwrap(),
-    )
-    .unwrap();
-    let word_level = WordLevel::builder()
-        .vocab(
-            vocab
-                .into_iter()
-                .enumerate()
-                .map(|(i, w)| (w, i as u32))
-                .collect(),
-        )
-        .unk_token("[UNK]".into())
-        .build()
-        .unwrap();
-    let mut tokenizer = Tokenizer::new(word_level);
-    tokenizer.with_pre_tokenizer(Some(Whitespace {}));
-    tokenizer.save(base.join("tokenizer.json"), false).unwrap();
-    let device = Default::default();
-    let model = SimcseModelConfig::new()
-        .init::<NdArray>(&config, config.init(&device), None, &device)
-        .unwrap();
-    let out = dir.join("model");
-    write_hf_directory(&model, &base, &out).unwrap();
-    out
-}
-
-/// `n` sentences of the tiny vocabulary.
-fn sentences(n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| {
-            format!(
-                "the {} {} {}",
-                WORDS[1 + i % 4],
-                WORDS[5 + (i / 4) % 3],
-                WORDS[9 + (i / 12) % 3]
-            )
-        })
-        .collect()
-}
 
 fn embed(model: &Path, input: &str, normalize: bool) -> Vec<Vec<f64>> {
     use std::io::Write;

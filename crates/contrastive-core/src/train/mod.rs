@@ -17,8 +17,10 @@ use burn::train::ItemLazy;
 
 use crate::eval::LabeledFeatures;
 
+mod finite_guard;
 mod knn_monitor;
 
+pub use finite_guard::{guarded_output, FiniteGuard, NonFinitePolicy, NonFiniteReport};
 pub use knn_monitor::{leave_one_out_knn, KnnMonitor};
 
 /// What one contrastive step produced, still on the device.

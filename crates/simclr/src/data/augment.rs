@@ -573,4 +573,42 @@ mod tests {
         augmenter.normalize(&mut image);
         assert_eq!(image.data, vec![2.0, 0.0, -2.0]);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn random_crops_lie_inside_any_image(
+            width in 1usize..400,
+            height in 1usize..400,
+            min_scale in 0.01f64..1.0,
+            seed in proptest::num::u64::ANY,
+        ) {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let crop = sample_crop(width, height, [min_scale, 1.0], [3.0 / 4.0, 4.0 / 3.0], &mut rng);
+            proptest::prop_assert!(crop.width >= 1 && crop.height >= 1);
+            proptest::prop_assert!(crop.left + crop.width <= width);
+            proptest::prop_assert!(crop.top + crop.height <= height);
+        }
+
+        #[test]
+        fn resized_crops_have_the_requested_size_and_stay_in_range(
+            width in 1usize..40,
+            height in 1usize..40,
+            size in 1usize..24,
+            seed in proptest::num::u64::ANY,
+        ) {
+            let image = pattern(width, height);
+            let mut rng = StdRng::seed_from_u64(seed);
+            let crop = sample_crop(width, height, [0.08, 1.0], [3.0 / 4.0, 4.0 / 3.0], &mut rng);
+            let view = resized_crop(&image, crop, size);
+            proptest::prop_assert_eq!((view.width, view.height), (size, size));
+            let (lo, hi) = image.data.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            proptest::prop_assert!(view.data.iter().all(|&v| v >= lo - 1e-5 && v <= hi + 1e-5));
+        }
+
+        #[test]
+        fn flipping_twice_is_the_identity(width in 1usize..30, height in 1usize..30) {
+            let image = pattern(width, height);
+            proptest::prop_assert_eq!(hflip(&hflip(&image)).data, image.data);
+        }
+    }
 }

@@ -4,12 +4,12 @@
 //! from `(seed, image index, how many times that image has been drawn)`, so the views are the
 //! same whatever the number of workers or the order they run in.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::tensor::{backend::Backend, Device, Int, Tensor, TensorData};
+use contrastive_core::epochs::EpochDataset;
 use contrastive_core::item_rng::item_rng;
 
 use super::augment::Augmenter;
@@ -32,7 +32,6 @@ pub struct ViewPairDataset {
     images: Arc<ImageDataset>,
     augmenter: Augmenter,
     seed: u64,
-    draws: Vec<AtomicU64>,
     len: usize,
     clean_views: bool,
 }
@@ -53,7 +52,6 @@ impl ViewPairDataset {
             n
         };
         Self {
-            draws: (0..n).map(|_| AtomicU64::new(0)).collect(),
             images,
             augmenter,
             seed,
@@ -70,14 +68,13 @@ impl ViewPairDataset {
     }
 }
 
-impl Dataset<ViewPair> for ViewPairDataset {
-    fn get(&self, index: usize) -> Option<ViewPair> {
+impl EpochDataset<ViewPair> for ViewPairDataset {
+    fn get(&self, index: usize, epoch: u64) -> Option<ViewPair> {
         if index >= self.len {
             return None;
         }
         let image = &self.images.images[index];
-        let draw = self.draws[index].fetch_add(1, Ordering::Relaxed);
-        let mut rng = item_rng(self.seed, index, draw);
+        let mut rng = item_rng(self.seed, index, epoch);
         let mut first = self.augmenter.view(image, &mut rng);
         let mut second = self.augmenter.view(image, &mut rng);
         self.augmenter.normalize(&mut first);
@@ -202,20 +199,21 @@ mod tests {
     use burn::backend::NdArray;
 
     #[test]
-    fn views_depend_on_seed_index_and_draw_not_on_call_order() {
+    fn views_depend_on_seed_index_and_epoch_not_on_call_order() {
         let images = Arc::new(synthetic::generate(6, 16, 0));
         let augmenter = Augmenter::new(AugmentConfig::new().with_size(16));
         let a = ViewPairDataset::new(images.clone(), augmenter.clone(), 9, 4);
         let b = ViewPairDataset::new(images, augmenter, 9, 4);
-        // Draw items in different orders: each (index, draw) pair gives the same views.
-        let a_first: Vec<_> = (0..6).map(|i| a.get(i).unwrap().first).collect();
-        let b_first: Vec<_> = (0..6).rev().map(|i| b.get(i).unwrap().first).collect();
+        // Draw items in different orders: each (index, epoch) pair gives the same views.
+        let a_first: Vec<_> = (0..6).map(|i| a.get(i, 0).unwrap().first).collect();
+        let b_first: Vec<_> = (0..6).rev().map(|i| b.get(i, 0).unwrap().first).collect();
         for i in 0..6 {
             assert_eq!(a_first[i], b_first[5 - i]);
         }
-        // A second draw of the same image (the next epoch) gives new views.
-        assert_ne!(a.get(0).unwrap().first, a_first[0]);
-        let pair = b.get(2).unwrap();
+        assert_eq!(a.get(0, 0).unwrap().first, a_first[0]);
+        // The next epoch gives new views.
+        assert_ne!(a.get(0, 1).unwrap().first, a_first[0]);
+        let pair = b.get(2, 0).unwrap();
         assert_ne!(
             pair.first, pair.second,
             "the two views are independent draws"
@@ -227,10 +225,18 @@ mod tests {
         let images = Arc::new(synthetic::generate(9, 8, 0));
         let augmenter = Augmenter::new(AugmentConfig::new().with_size(8));
         assert_eq!(
-            ViewPairDataset::new(images.clone(), augmenter.clone(), 0, 4).len(),
+            EpochDataset::len(&ViewPairDataset::new(
+                images.clone(),
+                augmenter.clone(),
+                0,
+                4
+            )),
             8
         );
-        assert_eq!(ViewPairDataset::new(images, augmenter, 0, 3).len(), 9);
+        assert_eq!(
+            EpochDataset::len(&ViewPairDataset::new(images, augmenter, 0, 3)),
+            9
+        );
     }
 
     #[test]
@@ -242,7 +248,7 @@ mod tests {
             1,
             3,
         );
-        let items: Vec<ViewPair> = (0..3).map(|i| dataset.get(i).unwrap()).collect();
+        let items: Vec<ViewPair> = (0..3).map(|i| dataset.get(i, 0).unwrap()).collect();
         let batch: ViewPairBatch<NdArray> =
             ViewPairBatcher.batch(items.clone(), &Default::default());
         assert_eq!(batch.views.dims(), [6, 3, 8, 8]);
@@ -258,7 +264,7 @@ mod tests {
         let dataset =
             ViewPairDataset::new(images.clone(), augmenter.clone(), 1, 3).with_clean_views();
         let eval = EvalViewDataset::new(images, augmenter);
-        let items: Vec<ViewPair> = (0..3).map(|i| dataset.get(i).unwrap()).collect();
+        let items: Vec<ViewPair> = (0..3).map(|i| dataset.get(i, 0).unwrap()).collect();
         for (i, item) in items.iter().enumerate() {
             assert_eq!(item.clean.as_ref(), Some(&eval.get(i).unwrap().0));
         }

@@ -1,8 +1,9 @@
 //! Training examples and their batcher: tokenisation runs in the data loader's workers.
 
 use burn::data::dataloader::batcher::Batcher;
-use burn::data::dataset::Dataset;
 use burn::tensor::{backend::Backend, Device};
+use contrastive_core::epochs::EpochDataset;
+use contrastive_core::item_rng::content_seed;
 use contrastive_core::text::TextTokenizer;
 
 use super::nli::NliTriplet;
@@ -40,8 +41,8 @@ pub fn triplet_examples(triplets: Vec<NliTriplet>) -> Vec<Example> {
         .collect()
 }
 
-impl Dataset<Example> for ExampleDataset {
-    fn get(&self, index: usize) -> Option<Example> {
+impl EpochDataset<Example> for ExampleDataset {
+    fn get(&self, index: usize, _epoch: u64) -> Option<Example> {
         self.examples.get(index).cloned()
     }
 
@@ -76,6 +77,7 @@ impl<B: Backend> Batcher<B, Example, SentenceBatch<B>> for SentenceBatcher {
             tokens,
             columns,
             size: items.len(),
+            noise_seed: content_seed(texts.iter().flat_map(|t| t.bytes().map(u64::from))),
         }
     }
 }

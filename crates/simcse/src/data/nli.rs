@@ -205,4 +205,35 @@ mod tests {
             assert!(message.contains(expected), "{name}: {message}");
         }
     }
+
+    /// RFC 4180 quoting of a record: every field quoted, quotes doubled.
+    fn encode(record: &[String]) -> String {
+        record
+            .iter()
+            .map(|field| format!("\"{}\"", field.replace('"', "\"\"")))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_quoted_records_parse_back_to_their_fields(
+            records in proptest::collection::vec(
+                proptest::collection::vec("[^\r]{0,12}", 1..4),
+                1..6,
+            )
+        ) {
+            let text = records.iter().map(|r| encode(r)).collect::<Vec<_>>().join("\n");
+            let parsed = parse_csv(&text).unwrap();
+            let fields: Vec<Vec<String>> = parsed.into_iter().map(|(_, f)| f).collect();
+            proptest::prop_assert_eq!(fields, records);
+        }
+
+        #[test]
+        fn any_text_parses_or_names_a_line_within_it(text in "(?s).{0,300}") {
+            if let Err((line, _)) = parse_csv(&text) {
+                proptest::prop_assert!(line >= 1 && line <= text.lines().count().max(1) + 1);
+            }
+        }
+    }
 }

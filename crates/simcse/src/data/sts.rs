@@ -42,7 +42,11 @@ fn parse_score(path: &Path, line: usize, field: &str) -> Result<f64, DataError> 
 /// STS-B: tab-separated `genre, file, year, id, score, sentence1, sentence2` with no quoting;
 /// trailing extra columns (attributions in the original release) are ignored.
 pub fn read_stsb(path: &Path) -> Result<Vec<StsPair>, DataError> {
-    let text = read_text(path)?;
+    parse_stsb(path, &read_text(path)?)
+}
+
+/// [`read_stsb`] on text already read (`path` names it in errors).
+pub fn parse_stsb(path: &Path, text: &str) -> Result<Vec<StsPair>, DataError> {
     let mut pairs = Vec::new();
     for (i, row) in text.lines().enumerate() {
         if row.trim().is_empty() {
@@ -328,5 +332,20 @@ mod tests {
             vec![("STS-B dev".to_string(), 1), ("STS12".to_string(), 2)]
         );
         assert_eq!(sets[1].pairs[1].first, "e");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_stsb_text_parses_to_finite_scores_or_names_a_line(
+            text in "(?s)[a-z0-9.\t\n -]{0,300}",
+        ) {
+            match parse_stsb(Path::new("sts.tsv"), &text) {
+                Ok(pairs) => proptest::prop_assert!(pairs.iter().all(|p| p.score.is_finite())),
+                Err(DataError::Row { line, .. }) => {
+                    proptest::prop_assert!(line >= 1 && line <= text.lines().count());
+                }
+                Err(_) => {}
+            }
+        }
     }
 }

@@ -2,13 +2,12 @@
 //! join the image in the prefix, the rest is the target — so the loss falls on text only; a
 //! question is the prefix and its answer the target; text-only examples split at random too.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use burn::data::dataloader::batcher::Batcher;
-use burn::data::dataset::Dataset;
 use burn::tensor::{backend::Backend, Device, Int, Tensor, TensorData};
-use contrastive_core::item_rng::item_rng;
+use contrastive_core::epochs::EpochDataset;
+use contrastive_core::item_rng::{content_seed, item_rng};
 use rand::Rng;
 
 use super::{CaptionedImages, Pixels};
@@ -43,7 +42,6 @@ pub struct PrefixLmDataset {
     images: Arc<CaptionedImages>,
     entries: Vec<Entry>,
     seed: u64,
-    draws: Vec<AtomicU64>,
     word_dropout: f64,
     unk: u32,
 }
@@ -79,7 +77,6 @@ impl PrefixLmDataset {
             }
         }
         Self {
-            draws: entries.iter().map(|_| AtomicU64::new(0)).collect(),
             images,
             entries,
             seed,
@@ -96,11 +93,10 @@ impl PrefixLmDataset {
     }
 }
 
-impl Dataset<PrefixExample> for PrefixLmDataset {
-    fn get(&self, index: usize) -> Option<PrefixExample> {
-        let draw = self.draws.get(index)?.fetch_add(1, Ordering::Relaxed);
-        let mut rng = item_rng(self.seed, index, draw);
-        let (image, prefix, target) = match &self.entries[index] {
+impl EpochDataset<PrefixExample> for PrefixLmDataset {
+    fn get(&self, index: usize, epoch: u64) -> Option<PrefixExample> {
+        let mut rng = item_rng(self.seed, index, epoch);
+        let (image, prefix, target) = match self.entries.get(index)? {
             Entry::Caption { image, words } => {
                 // T_p covers the image and k ∈ [0, n − 1] words: at least one word is a target.
                 let k = rng.random_range(0..words.len());
@@ -214,6 +210,14 @@ impl<B: Backend> Batcher<B, PrefixExample, PrefixBatch<B>> for PrefixBatcher {
             .zip(&inputs)
             .map(|(p, d)| (0..d.len()).map(|t| (p.len() + t) as i64).collect())
             .collect();
+        let noise_seed = content_seed(
+            prefixes
+                .iter()
+                .chain(&inputs)
+                .chain(&labels)
+                .flatten()
+                .map(|&id| id as u64),
+        );
         let (prefix_ids, prefix_mask) = padded(&prefixes, pad, device);
         let (decoder_ids, decoder_mask) = padded(&inputs, pad, device);
         let (labels, _) = padded(&labels, pad, device);
@@ -234,6 +238,7 @@ impl<B: Backend> Batcher<B, PrefixExample, PrefixBatch<B>> for PrefixBatcher {
             decoder_positions,
             decoder_mask,
             labels,
+            noise_seed,
         }
     }
 }
@@ -263,8 +268,8 @@ mod tests {
         let dataset = PrefixLmDataset::new(Arc::new(data.clone()), &tokenizer, 40, 7);
         assert_eq!(dataset.len(), 4 * 5);
         let mut prefix_lengths = std::collections::HashSet::new();
-        for _ in 0..30 {
-            let example = dataset.get(0).unwrap();
+        for epoch in 0..30 {
+            let example = dataset.get(0, epoch).unwrap();
             assert!(!example.target.is_empty());
             let whole = [example.prefix.clone(), example.target.clone()].concat();
             assert_eq!(tokenizer.decode(&whole), data.captions[0][0]);
@@ -277,8 +282,8 @@ mod tests {
         let noisy =
             PrefixLmDataset::new(Arc::new(data.clone()), &tokenizer, 40, 7).with_word_dropout(0.5);
         let (mut dropped, mut words) = (0, 0);
-        for _ in 0..40 {
-            let example = noisy.get(0).unwrap();
+        for epoch in 0..40 {
+            let example = noisy.get(0, epoch).unwrap();
             dropped += example.dropped.iter().filter(|d| **d).count();
             words += example.target.len();
         }
@@ -302,11 +307,11 @@ mod tests {
             noisy_batch.labels.to_data().to_vec::<i64>().unwrap(),
             vec![7, 8, tokenizer.eos as i64]
         );
-        let question = dataset.get(1).unwrap();
+        let question = dataset.get(1, 0).unwrap();
         assert_eq!(tokenizer.decode(&question.target), data.questions[0][0].1);
 
         let batch: PrefixBatch<NdArray> = PrefixBatcher::new(&tokenizer, 8).batch(
-            vec![dataset.get(1).unwrap(), dataset.get(2).unwrap()],
+            vec![dataset.get(1, 0).unwrap(), dataset.get(2, 0).unwrap()],
             &Default::default(),
         );
         let labels = batch.labels.to_data().to_vec::<i64>().unwrap();
@@ -317,7 +322,7 @@ mod tests {
         assert_eq!(inputs[0], tokenizer.bos as i64);
         assert_eq!(inputs[1..len], labels[..len - 1]);
         let positions = batch.decoder_positions.to_data().to_vec::<i64>().unwrap();
-        let prefix_len = 1 + dataset.get(1).unwrap().prefix.len() as i64;
+        let prefix_len = 1 + dataset.get(1, 0).unwrap().prefix.len() as i64;
         assert_eq!(positions[0], prefix_len);
         assert_eq!(batch.images.unwrap().dims(), [2, 3, 8, 8]);
     }

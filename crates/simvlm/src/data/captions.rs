@@ -43,6 +43,36 @@ pub fn read_captions(
         path: tsv.into(),
         source,
     })?;
+    let by_image = parse_captions(tsv, &text, split)?;
+    let folder = tsv.parent().unwrap_or(Path::new("."));
+    let image_path = |name: &str| -> PathBuf {
+        let in_images = folder.join("images").join(name);
+        if in_images.is_file() {
+            in_images
+        } else {
+            folder.join(name)
+        }
+    };
+    let names: Vec<&String> = by_image.keys().collect();
+    let images = names
+        .par_iter()
+        .map(|name| load_image(&image_path(name), size))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(CaptionedImages {
+        images,
+        captions: by_image.into_values().collect(),
+        questions: Vec::new(),
+        size,
+    })
+}
+
+/// The captions TSV's rows of `split`, grouped by image file name (`tsv` names the file in
+/// errors).
+pub fn parse_captions(
+    tsv: &Path,
+    text: &str,
+    split: Option<&str>,
+) -> Result<BTreeMap<String, Vec<String>>, DataError> {
     let mut lines = text.lines().enumerate();
     let header: Vec<&str> = lines
         .next()
@@ -104,26 +134,7 @@ pub fn read_captions(
             ),
         });
     }
-    let folder = tsv.parent().unwrap_or(Path::new("."));
-    let image_path = |name: &str| -> PathBuf {
-        let in_images = folder.join("images").join(name);
-        if in_images.is_file() {
-            in_images
-        } else {
-            folder.join(name)
-        }
-    };
-    let names: Vec<&String> = by_image.keys().collect();
-    let images = names
-        .par_iter()
-        .map(|name| load_image(&image_path(name), size))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(CaptionedImages {
-        images,
-        captions: by_image.into_values().collect(),
-        questions: Vec::new(),
-        size,
-    })
+    Ok(by_image)
 }
 
 #[cfg(test)]
@@ -190,5 +201,22 @@ mod tests {
         let message = read_captions(&tsv, None, 8).unwrap_err().to_string();
         assert!(message.contains("lacks `image` and `caption`"), "{message}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_captions_text_parses_or_names_a_line_within_it(
+            text in "(?s)(image\tcaption\tsplit\n)?[a-z .\t\n]{0,200}",
+        ) {
+            match parse_captions(Path::new("c.tsv"), &text, Some("train")) {
+                Ok(by_image) => {
+                    proptest::prop_assert!(by_image.values().flatten().all(|c| !c.trim().is_empty()));
+                }
+                Err(DataError::Row { line, .. }) => {
+                    proptest::prop_assert!(line >= 1 && line <= text.lines().count().max(1));
+                }
+                Err(_) => {}
+            }
+        }
     }
 }

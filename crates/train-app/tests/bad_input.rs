@@ -1,0 +1,386 @@
+//! Every class of bad input a user can give, fed to the real commands: each must fail with
+//! exit code 1 and a message naming the file, line or key — never a panic — and leave no
+//! artifacts folder behind when it fails before training.
+
+mod common;
+use common::{scratch, sentences, stderr, tiny_model, train_app};
+
+use std::io::Write;
+use std::path::Path;
+
+/// One bad input: what it is, the command line, and what the error must say.
+struct Case {
+    class: &'static str,
+    what: &'static str,
+    args: Vec<String>,
+    expect: Vec<String>,
+}
+
+fn case(class: &'static str, what: &'static str, args: &[&str], expect: &[&str]) -> Case {
+    Case {
+        class,
+        what,
+        args: args.iter().map(|s| s.to_string()).collect(),
+        expect: expect.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn write(path: &Path, bytes: impl AsRef<[u8]>) -> String {
+    std::fs::write(path, bytes).unwrap();
+    path.display().to_string()
+}
+
+fn gzip(text: &str) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(text.as_bytes()).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[test]
+fn every_bad_input_gets_a_clear_error() {
+    let dir = scratch("bad-input");
+    let d = |name: &str| dir.join(name).display().to_string();
+    let model = tiny_model(&dir.join("m"), 0);
+    let model = model.to_str().unwrap();
+    let mismatched = tiny_model(&dir.join("mm"), 5);
+    let text = sentences(12).join("\n");
+
+    // Model directories with one thing wrong each.
+    let copy_model = |name: &str| {
+        let target = dir.join(name);
+        std::fs::create_dir_all(&target).unwrap();
+        for entry in std::fs::read_dir(model).unwrap() {
+            let entry = entry.unwrap();
+            if entry.path().is_file() {
+                std::fs::copy(entry.path(), target.join(entry.file_name())).unwrap();
+            }
+        }
+        target
+    };
+    let no_weights = copy_model("no-weights");
+    std::fs::remove_file(no_weights.join("model.safetensors")).unwrap();
+    let wrong_shape = copy_model("wrong-shape");
+    let config = std::fs::read_to_string(wrong_shape.join("config.json")).unwrap();
+    write(
+        &wrong_shape.join("config.json"),
+        config.replace("\"intermediate_size\":16", "\"intermediate_size\":24"),
+    );
+    let torn_weights = copy_model("torn-weights");
+    let bytes = std::fs::read(torn_weights.join("model.safetensors")).unwrap();
+    write(
+        &torn_weights.join("model.safetensors"),
+        &bytes[..bytes.len() / 2],
+    );
+
+    // Data files.
+    let empty = write(&dir.join("empty.txt"), "");
+    let truncated_gz = {
+        let bytes = gzip(&text);
+        write(&dir.join("wiki.txt.gz"), &bytes[..bytes.len() - 12])
+    };
+    let bad_utf8 = write(&dir.join("latin1.txt"), b"the man runs\ncaf\xe9 au lait\n");
+    let nli_columns = write(&dir.join("nli.csv"), "sent0,sent1,hard_neg\na,b,c\na,b\n");
+    let sts_dir = dir.join("sts");
+    std::fs::create_dir_all(&sts_dir).unwrap();
+    write(
+        &sts_dir.join("sts-dev.csv"),
+        "main\tx\t2012\t1\t4.2\ta man\ta woman\n\
+         main\tx\t2012\t2\tfive\ta dog\ta cat\n",
+    );
+    let captions_fields = write(
+        &dir.join("captions.tsv"),
+        "image\tcaption\tsplit\na.png\ta dog\n",
+    );
+    std::fs::create_dir_all(dir.join("images")).unwrap();
+    write(&dir.join("images/zero.png"), b"");
+    let zero_image = write(
+        &dir.join("zero.tsv"),
+        "image\tcaption\tsplit\nzero.png\ta dog\ttrain\n",
+    );
+    let images = dir.join("images-folder/train/cats");
+    std::fs::create_dir_all(&images).unwrap();
+    write(
+        &images.join("truncated.png"),
+        &b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"[..],
+    );
+
+    // Configs.
+    let typo = write(&dir.join("typo.toml"), "temprature = 0.1\n");
+    let wrong_type = write(&dir.join("type.toml"), "batch_size = \"big\"\n");
+    let nested_type = write(&dir.join("nested.toml"), "[model]\ntemperature = \"hot\"\n");
+    let zero_temperature = write(&dir.join("t0.json"), r#"{"model": {"temperature": 0.0}}"#);
+    let simcse_temperature = write(&dir.join("st.toml"), "[model]\ntemperature = -1.0\n");
+    let not_toml = write(&dir.join("broken.toml"), "epochs = [1,\n");
+    let simvlm_unknown = write(&dir.join("vlm.toml"), "[model]\nd_modle = 64\n");
+
+    let cases = vec![
+        // Configs: unknown key, wrong type (top level and nested), out of range, syntax.
+        case(
+            "config",
+            "unknown key",
+            &["simclr", "train", "--config", &typo],
+            &["unknown key `temprature`", "typo.toml"],
+        ),
+        case(
+            "config",
+            "wrong type",
+            &["simclr", "train", "--config", &wrong_type],
+            &["`batch_size` has the wrong type", "type.toml"],
+        ),
+        case(
+            "config",
+            "nested wrong type",
+            &["simclr", "train", "--config", &nested_type],
+            &["`model.temperature` has the wrong type"],
+        ),
+        case(
+            "config",
+            "temperature 0",
+            &["simclr", "train", "--config", &zero_temperature],
+            &["temperature"],
+        ),
+        case(
+            "config",
+            "SimCSE temperature < 0",
+            &[
+                "simcse",
+                "train",
+                "--data",
+                &d("x"),
+                "--model",
+                model,
+                "--config",
+                &simcse_temperature,
+            ],
+            &["temperature"],
+        ),
+        case(
+            "config",
+            "batch of 1",
+            &["simclr", "train", "--batch-size", "1"],
+            &["batch of 1"],
+        ),
+        case(
+            "config",
+            "SimCSE batch of 1",
+            &[
+                "simcse",
+                "train",
+                "--data",
+                &d("x"),
+                "--model",
+                model,
+                "--batch-size",
+                "1",
+            ],
+            &["batch"],
+        ),
+        case(
+            "config",
+            "not TOML",
+            &["simvlm", "train", "--config", &not_toml],
+            &["broken.toml", "not valid TOML"],
+        ),
+        case(
+            "config",
+            "SimVLM unknown nested key",
+            &["simvlm", "train", "--config", &simvlm_unknown],
+            &["unknown key `model.d_modle`"],
+        ),
+        case(
+            "config",
+            "missing config file",
+            &["simclr", "train", "--config", &d("none.toml")],
+            &["cannot read config file", "none.toml"],
+        ),
+        // Data files.
+        case(
+            "data",
+            "empty sentence file",
+            &["simcse", "train", "--data", &empty, "--model", model],
+            &["empty.txt"],
+        ),
+        case(
+            "data",
+            "truncated gzip",
+            &["simcse", "train", "--data", &truncated_gz, "--model", model],
+            &["wiki.txt.gz"],
+        ),
+        case(
+            "data",
+            "invalid UTF-8",
+            &["simcse", "train", "--data", &bad_utf8, "--model", model],
+            &["latin1.txt"],
+        ),
+        case(
+            "data",
+            "missing data file",
+            &[
+                "simcse",
+                "train",
+                "--data",
+                &d("nowhere.txt"),
+                "--model",
+                model,
+            ],
+            &["nowhere.txt"],
+        ),
+        case(
+            "data",
+            "NLI row with 2 of 3 columns",
+            &[
+                "simcse",
+                "train",
+                "--mode",
+                "sup",
+                "--data",
+                &nli_columns,
+                "--model",
+                model,
+            ],
+            &["nli.csv:3"],
+        ),
+        case(
+            "data",
+            "non-numeric STS score",
+            &[
+                "simcse",
+                "eval",
+                "--model",
+                model,
+                "--sts",
+                sts_dir.to_str().unwrap(),
+            ],
+            &["sts-dev.csv:2", "five"],
+        ),
+        case(
+            "data",
+            "caption row with 2 of 3 fields",
+            &["simvlm", "train", "--data", &captions_fields],
+            &["captions.tsv:2"],
+        ),
+        case(
+            "data",
+            "zero-size image",
+            &["simvlm", "train", "--data", &zero_image],
+            &["zero.png"],
+        ),
+        case(
+            "data",
+            "truncated image",
+            &[
+                "simclr",
+                "train",
+                "--data",
+                &d("images-folder"),
+                "--batch-size",
+                "2",
+            ],
+            &["truncated.png"],
+        ),
+        case(
+            "data",
+            "no images",
+            &["simclr", "train", "--data", &d("empty-folder")],
+            &["empty-folder"],
+        ),
+        // Model directories.
+        case(
+            "model",
+            "missing directory",
+            &["simcse", "embed", "--model", &d("no-model")],
+            &["no-model", "config.json"],
+        ),
+        case(
+            "model",
+            "missing weights file",
+            &["simcse", "embed", "--model", no_weights.to_str().unwrap()],
+            &["no-weights"],
+        ),
+        case(
+            "model",
+            "truncated weights",
+            &["simcse", "embed", "--model", torn_weights.to_str().unwrap()],
+            &["torn-weights"],
+        ),
+        case(
+            "model",
+            "tensor of the wrong shape",
+            &["simcse", "embed", "--model", wrong_shape.to_str().unwrap()],
+            &["intermediate", "shape"],
+        ),
+        case(
+            "model",
+            "tokenizer/vocabulary mismatch",
+            &["simcse", "embed", "--model", mismatched.to_str().unwrap()],
+            &["the tokenizer has 19 tokens but the model's embedding has 14 rows"],
+        ),
+        case(
+            "model",
+            "SimVLM run folder missing",
+            &["simvlm", "caption", "--checkpoint", &d("no-run"), "x.png"],
+            &["no-run", "config.json"],
+        ),
+        case(
+            "model",
+            "SimCLR checkpoint missing",
+            &["simclr", "eval", "--checkpoint", &d("no-run")],
+            &["no-run"],
+        ),
+        // Devices.
+        case(
+            "device",
+            "GPU index on a CPU backend",
+            &["simclr", "train", "--device", "3"],
+            &["--device 3", "one device"],
+        ),
+        case(
+            "device",
+            "info on a missing device",
+            &["info", "--device", "2"],
+            &["--device 2"],
+        ),
+        // Disk.
+        case(
+            "disk",
+            "artifacts under a file",
+            &[
+                "simclr",
+                "train",
+                "--epochs",
+                "1",
+                "--artifacts",
+                "/dev/null/run",
+            ],
+            &["cannot create artifacts folder", "/dev/null/run"],
+        ),
+        case(
+            "disk",
+            "artifacts is a file",
+            &["simvlm", "train", "--artifacts", &empty],
+            &["empty.txt"],
+        ),
+    ];
+
+    let mut failures = Vec::new();
+    let mut per_class = std::collections::BTreeMap::<&str, usize>::new();
+    for case in &cases {
+        *per_class.entry(case.class).or_default() += 1;
+        let args: Vec<&str> = case.args.iter().map(String::as_str).collect();
+        let out = train_app(&args);
+        let message = stderr(&out);
+        let named = case.expect.iter().all(|e| message.contains(e.as_str()));
+        if out.status.code() != Some(1) || !named || message.contains("panicked") {
+            failures.push(format!(
+                "[{}] {}: exit {:?}, expected {:?} in:\n{message}",
+                case.class,
+                case.what,
+                out.status.code(),
+                case.expect
+            ));
+        }
+    }
+    eprintln!("bad-input cases per class: {per_class:?}");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    std::fs::remove_dir_all(&dir).ok();
+}
