@@ -4,6 +4,7 @@
 //! Everything is generic over Burn's [`Backend`](burn::tensor::backend::Backend), so the same
 //! code runs on ndarray, WGPU and CUDA.
 
+pub mod allocator;
 pub mod bench;
 pub mod epochs;
 pub mod error;

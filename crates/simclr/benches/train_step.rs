@@ -71,6 +71,7 @@ fn augment_images_per_second() -> f64 {
 }
 
 fn main() {
+    contrastive_core::allocator::keep_freed_memory();
     let batches: Vec<usize> = std::env::var("SIMCLR_BENCH_BATCHES")
         .ok()
         .map(|v| v.split(',').filter_map(|b| b.trim().parse().ok()).collect())

@@ -83,6 +83,7 @@ fn embed_step_times<B: Backend>() -> Vec<f64> {
 }
 
 fn main() {
+    contrastive_core::allocator::keep_freed_memory();
     let arch = format!("MiniLM-L6 shape (6 layers, 384 wide, 12 heads, FFN 1536, vocab 30522), random weights, {BATCH} x {LEN} tokens, cls pooler + MLP");
     for backend in bench::backends(&["ndarray", "flex"]) {
         type Nd = NdArray;

@@ -124,6 +124,7 @@ fn report(case: &str, backend: &str, unit: &str, items: usize, times: Vec<f64>, 
 }
 
 fn main() {
+    contrastive_core::allocator::keep_freed_memory();
     for backend in bench::backends(&["ndarray", "flex"]) {
         if !bench::selected("simvlm_b32") && !bench::selected("simvlm_generate_b32") {
             continue;

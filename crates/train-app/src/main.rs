@@ -54,6 +54,7 @@ enum Command {
 }
 
 fn main() {
+    contrastive_core::allocator::keep_freed_memory();
     let cli = Cli::parse();
     if let Err(err) = run(cli) {
         eprintln!("error: {err:#}");
