@@ -16,6 +16,7 @@ pub mod nn;
 pub mod optim;
 pub mod similarity;
 pub mod text;
+pub mod text_file;
 pub mod train;
 
 #[cfg(test)]

@@ -64,6 +64,7 @@ fn batch<B: Backend>(device: &B::Device) -> PrefixBatch<B> {
             TensorData::new(images, [BATCH, 3, 64, 64]),
             device,
         )),
+        image_rows: None,
         prefix_ids: ints(BATCH, PREFIX, 0, device),
         prefix_mask: Tensor::ones([BATCH, PREFIX], device),
         decoder_ids: ints(BATCH, TARGET, 1, device),

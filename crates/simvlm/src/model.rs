@@ -245,6 +245,9 @@ impl<B: Backend> DecoderLayer<B> {
 #[derive(Clone, Debug)]
 pub struct PrefixBatch<B: Backend> {
     pub images: Option<Tensor<B, 4>>,
+    /// `[batch, 1]`: 1 for rows with an image, 0 for text-only rows whose (blank) image tokens
+    /// are masked out of attention. `None`: every row has one.
+    pub image_rows: Option<Tensor<B, 2, Int>>,
     pub prefix_ids: Tensor<B, 2, Int>,
     pub prefix_mask: Tensor<B, 2, Int>,
     pub decoder_ids: Tensor<B, 2, Int>,
@@ -314,6 +317,13 @@ impl<B: Backend> SimVlm<B> {
         self.finite_guard.as_deref()
     }
 
+    /// Starts the patch stem from a trained ResNet of the same depth and width, e.g. a SimCLR
+    /// encoder (the paper's stem is trained from scratch; this is an option for small data).
+    pub fn with_stem_from(mut self, trained: ResNet<B>) -> Result<Self, ContrastiveError> {
+        self.stem = self.stem.with_leading_stages_of(trained)?;
+        Ok(self)
+    }
+
     /// Longest text the position embedding covers.
     pub fn max_text_len(&self) -> usize {
         self.max_text_len
@@ -361,6 +371,19 @@ impl<B: Backend> SimVlm<B> {
         prefix_ids: Tensor<B, 2, Int>,
         prefix_mask: Tensor<B, 2, Int>,
     ) -> EncodedPrefix<B> {
+        self.encode_rows(images, None, prefix_ids, prefix_mask)
+    }
+
+    /// [`encode`](Self::encode) for a batch mixing image–text and text-only rows: where
+    /// `image_rows` (`[batch, 1]`) is 0 the row's image tokens are blocked, so it is encoded as
+    /// if it had no image.
+    pub fn encode_rows(
+        &self,
+        images: Option<Tensor<B, 4>>,
+        image_rows: Option<Tensor<B, 2, Int>>,
+        prefix_ids: Tensor<B, 2, Int>,
+        prefix_mask: Tensor<B, 2, Int>,
+    ) -> EncodedPrefix<B> {
         let [batch, text_len] = prefix_ids.dims();
         let device = prefix_ids.device();
         let positions =
@@ -371,7 +394,10 @@ impl<B: Backend> SimVlm<B> {
             Some(images) => {
                 let image = self.image_tokens(images);
                 let [_, image_len, _] = image.dims();
-                let image_mask = Tensor::<B, 2, Int>::ones([batch, image_len], &device);
+                let image_mask = match image_rows {
+                    Some(rows) => rows.repeat_dim(1, image_len),
+                    None => Tensor::<B, 2, Int>::ones([batch, image_len], &device),
+                };
                 (
                     Tensor::cat(vec![image, text], 1),
                     Tensor::cat(vec![image_mask, prefix_mask], 1),
@@ -459,8 +485,9 @@ impl<B: Backend> SimVlm<B> {
 
     /// PrefixLM loss: mean negative log-likelihood of the target tokens (padding excluded).
     pub fn forward(&self, batch: &PrefixBatch<B>) -> PrefixLmOutput<B> {
-        let prefix = self.encode(
+        let prefix = self.encode_rows(
             batch.images.clone(),
+            batch.image_rows.clone(),
             batch.prefix_ids.clone(),
             batch.prefix_mask.clone(),
         );
@@ -565,6 +592,7 @@ pub(crate) mod model_tests {
                 TensorData::new(images, [2, 3, 16, 16]),
                 &Default::default(),
             )),
+            image_rows: None,
             prefix_ids: ints(&[&prefix_a, &prefix_b]),
             prefix_mask: ints(&[&mask_of(&prefix_a), &mask_of(&prefix_b)]),
             decoder_ids: ints(&[&[1, 8, 9, 10], &[1, 11, 12, 0]]),
@@ -595,6 +623,51 @@ pub(crate) mod model_tests {
         let mut values = t.to_data().to_vec::<i64>().unwrap();
         values[row * cols + col] = value;
         Tensor::from_data(TensorData::new(values, [rows, cols]), &t.device())
+    }
+
+    #[test]
+    fn a_text_only_row_of_a_mixed_batch_is_encoded_as_if_it_had_no_image() {
+        let device = Default::default();
+        let model = tiny_config().init::<NdArray>(20, &device).unwrap();
+        let logits = |batch: &PrefixBatch<NdArray>| {
+            let prefix = model.encode_rows(
+                batch.images.clone(),
+                batch.image_rows.clone(),
+                batch.prefix_ids.clone(),
+                batch.prefix_mask.clone(),
+            );
+            model.decode(
+                &prefix,
+                batch.decoder_ids.clone(),
+                batch.decoder_positions.clone(),
+            )
+        };
+        let mut mixed = batch::<NdArray>(0);
+        mixed.image_rows = Some(ints(&[&[1], &[0]]));
+        let row = |t: &Tensor<NdArray, 2, Int>| t.clone().slice([1..2]);
+        let text_only = PrefixBatch {
+            images: None,
+            image_rows: None,
+            prefix_ids: row(&mixed.prefix_ids),
+            prefix_mask: row(&mixed.prefix_mask),
+            decoder_ids: row(&mixed.decoder_ids),
+            decoder_positions: row(&mixed.decoder_positions),
+            decoder_mask: row(&mixed.decoder_mask),
+            labels: row(&mixed.labels),
+            noise_seed: 0,
+        };
+        let from_mixed = logits(&mixed).slice([1..2]);
+        let alone = logits(&text_only);
+        let difference = (from_mixed.clone() - alone).abs().max().into_scalar();
+        assert!(difference < 1e-5, "text-only row differs by {difference}");
+        // The image row still sees its image: without the mask row 0 would be unchanged too,
+        // so check the mask really switched something off in row 1.
+        let unmasked = logits(&batch::<NdArray>(0)).slice([1..2]);
+        let effect = (unmasked - from_mixed).abs().max().into_scalar();
+        assert!(
+            effect > 1e-4,
+            "the image changes row 1 when not masked: {effect}"
+        );
     }
 
     #[test]

@@ -17,11 +17,11 @@ use clap::{Args, Subcommand};
 use contrastive_core::epochs::{EpochDataset, EpochOrder};
 use contrastive_core::optim::WarmupScheduleConfig;
 use contrastive_core::text::TextTokenizer;
+use contrastive_core::text_file::read_lines;
 use contrastive_core::train::StepMetric;
 use serde_json::json;
 use simcse::data::batcher::{sentence_examples, triplet_examples, ExampleDataset, SentenceBatcher};
 use simcse::data::nli::read_nli;
-use simcse::data::read_sentences;
 use simcse::data::sts::{find_sts_sets, StsSet};
 use simcse::dev_monitor::DevMonitor;
 use simcse::export::write_hf_directory;
@@ -349,7 +349,7 @@ fn resolve_config(args: &TrainArgs) -> Result<SimcseConfig> {
 /// `valid_examples` held out. A one-example last batch (no negatives) is dropped.
 fn load_examples(config: &SimcseConfig, data: &Path) -> Result<(ExampleDataset, ExampleDataset)> {
     let mut examples = match config.model.mode {
-        Mode::Unsup => sentence_examples(read_sentences(data)?),
+        Mode::Unsup => sentence_examples(read_lines(data)?),
         Mode::Sup => triplet_examples(read_nli(data)?),
     };
     let valid_len = config.valid_examples.min(examples.len() / 5);

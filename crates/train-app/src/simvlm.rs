@@ -14,9 +14,12 @@ use burn::train::metric::LearningRateMetric;
 use burn::train::{Learner, SupervisedTraining};
 use clap::{Args, Subcommand};
 use contrastive_core::epochs::{EpochDataset, EpochOrder};
+use contrastive_core::nn::ResNet;
 use contrastive_core::optim::WarmupScheduleConfig;
+use contrastive_core::text_file::read_lines;
 use contrastive_core::train::StepMetric;
 use serde_json::{json, Value};
+use simclr::SimclrConfig;
 use simvlm::caption_metrics::{corpus_bleu4, corpus_cider_d, words};
 use simvlm::data::batcher::{PrefixBatcher, PrefixLmDataset};
 use simvlm::data::captions::{load_image, read_captions};
@@ -70,8 +73,16 @@ pub struct TrainArgs {
     /// A `SimvlmConfig` as TOML or JSON (unknown keys are errors).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// A `simclr train` run folder whose encoder starts the convolutional stem (same depth,
+    /// stem and width; its first stages are kept). Default: the stem starts from random weights.
+    #[arg(long)]
+    stem_from: Option<PathBuf>,
+    /// A text-only corpus (one text per line, plain or gzip) trained with PrefixLM beside the
+    /// image–text pairs: each line is split at a random point and the rest predicted.
+    #[arg(long)]
+    text_corpus: Option<PathBuf>,
     /// An existing `tokenizer.json` with [PAD], [UNK], [BOS], [EOS] (default: trained on the
-    /// training captions).
+    /// training captions and the text corpus).
     #[arg(long)]
     tokenizer: Option<PathBuf>,
     /// Overrides `epochs`.
@@ -226,21 +237,34 @@ fn train_command(args: TrainArgs) -> Result<()> {
     let resume_from =
         harness::resume_epoch(args.resume, &args.artifacts, &config, &SimvlmConfig::new())?;
     let splits = load_splits(&args.data, config.model.image_size, config.seed)?;
+    let texts = match &args.text_corpus {
+        Some(path) => read_lines(path)?,
+        None => Vec::new(),
+    };
     let tokenizer = match (&args.tokenizer, resume_from) {
         (Some(path), _) => CaptionTokenizer::from_file(path)?,
         (None, Some(_)) => CaptionTokenizer::from_file(&args.artifacts.join("tokenizer.json"))?,
-        (None, None) => CaptionTokenizer::train(&corpus_texts(&splits.train), config.vocab_size)?,
+        (None, None) => CaptionTokenizer::train(
+            &[corpus_texts(&splits.train), texts.clone()].concat(),
+            config.vocab_size,
+        )?,
     };
     let run = RunDir::create(&args.artifacts)?;
     run.write_json("config.json", &config)?;
     tokenizer.save(&run.path().join("tokenizer.json"))?;
 
     TrainBackend::seed(&device, config.seed);
-    let model = config
+    let mut model = config
         .model
         .init::<TrainBackend>(tokenizer.vocab_size(), &device)?;
+    if let (Some(dir), None) = (&args.stem_from, resume_from) {
+        model = model
+            .with_stem_from(simclr_encoder(dir, &device)?)
+            .with_context(|| format!("--stem-from {}", dir.display()))?;
+    }
     let max_text_len = config.model.max_text_len;
     let train = PrefixLmDataset::new(splits.train.clone(), &tokenizer, max_text_len, config.seed)
+        .with_texts(&texts, &tokenizer)
         .with_word_dropout(config.word_dropout);
     let (first_eval_name, first_eval) = &splits.eval[0];
     let valid = PrefixLmDataset::new(
@@ -305,6 +329,9 @@ fn train_command(args: TrainArgs) -> Result<()> {
         "data": args.data.data,
         "train_images": splits.train.len(),
         "train_examples": train_examples,
+        "text_corpus": args.text_corpus,
+        "stem_from": args.stem_from,
+        "text_lines": texts.len(),
         "vocab_size": tokenizer.vocab_size(),
         "validation_split": first_eval_name,
         "epochs": config.epochs,
@@ -316,6 +343,23 @@ fn train_command(args: TrainArgs) -> Result<()> {
         "artifacts": run.path(),
     });
     run.finish(&summary)
+}
+
+/// The trained encoder of the SimCLR run in `dir`.
+fn simclr_encoder(dir: &Path, device: &Device<TrainBackend>) -> Result<ResNet<TrainBackend>> {
+    let config = config_file::load(&dir.join("config.json"), &SimclrConfig::new())?;
+    let weights = dir.join("model.mpk");
+    let model = config
+        .model
+        .init::<TrainBackend>(device)?
+        .load_file(&weights, &run_recorder(), device)
+        .with_context(|| {
+            format!(
+                "cannot load SimCLR weights {} (do they match its config.json?)",
+                weights.display()
+            )
+        })?;
+    Ok(model.encoder)
 }
 
 /// The most frequent caption of the training set: the constant baseline.

@@ -214,6 +214,12 @@ fn every_bad_input_gets_a_clear_error() {
         ),
         case(
             "data",
+            "invalid UTF-8 in a SimVLM text corpus",
+            &["simvlm", "train", "--text-corpus", &bad_utf8],
+            &["latin1.txt:2: not valid UTF-8"],
+        ),
+        case(
+            "data",
             "missing data file",
             &[
                 "simcse",

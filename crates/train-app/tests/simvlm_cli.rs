@@ -24,6 +24,15 @@ fn simvlm_trains_evaluates_captions_and_answers() {
     let config = tiny_config(&dir);
     let run = dir.join("run");
     let run_arg = run.to_str().unwrap();
+    let corpus = dir.join("corpus.txt");
+    std::fs::write(
+        &corpus,
+        "a dog runs on the grass
+
+two children play in the park
+",
+    )
+    .unwrap();
     let out = train_app(&[
         "simvlm",
         "train",
@@ -31,13 +40,16 @@ fn simvlm_trains_evaluates_captions_and_answers() {
         config.to_str().unwrap(),
         "--synthetic-images",
         "40",
+        "--text-corpus",
+        corpus.to_str().unwrap(),
         "--artifacts",
         run_arg,
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let summary = last_json(&out);
     assert_eq!(summary["task"], "simvlm.train");
-    assert_eq!(summary["train_examples"], 40 * 5);
+    assert_eq!(summary["text_lines"], 2);
+    assert_eq!(summary["train_examples"], 40 * 5 + 2);
     for split in ["held-in", "held-out"] {
         let report = &summary["evaluation"][split];
         assert_eq!(report["images"], 10, "{summary}");
@@ -95,6 +107,67 @@ fn simvlm_trains_evaluates_captions_and_answers() {
         summary["evaluation"]["held-out"]["vqa_accuracy"],
         "eval of the saved run reproduces the numbers at the end of training"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_stem_starts_from_a_simclr_run_of_the_same_width_only() {
+    let dir = scratch("stem-from");
+    let simclr_config = dir.join("simclr.toml");
+    std::fs::write(
+        &simclr_config,
+        "optimizer = \"Adam\"\nwarmup_epochs = 0\nepochs = 1\nbatch_size = 16\n\
+         [model]\nprojection_dim = 16\n[model.encoder]\nwidth_multiplier = 0.0625\n",
+    )
+    .unwrap();
+    let simclr_run = dir.join("simclr");
+    let out = train_app(&[
+        "simclr",
+        "train",
+        "--config",
+        simclr_config.to_str().unwrap(),
+        "--synthetic-images",
+        "32",
+        "--no-eval",
+        "--artifacts",
+        simclr_run.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let config = tiny_config(&dir);
+    let simvlm = |config: &Path, run: &str| {
+        train_app(&[
+            "simvlm",
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--synthetic-images",
+            "20",
+            "--stem-from",
+            simclr_run.to_str().unwrap(),
+            "--artifacts",
+            dir.join(run).to_str().unwrap(),
+        ])
+    };
+    let out = simvlm(&config, "same-width");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        last_json(&out)["stem_from"].as_str(),
+        simclr_run.to_str(),
+        "the summary records where the stem came from"
+    );
+
+    let wider = dir.join("wider.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&wider, text.replace("0.0625", "0.125")).unwrap();
+    let out = simvlm(&wider, "wider");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let message = stderr(&out);
+    assert!(
+        message.contains("--stem-from") && message.contains("depth, stem and width must match"),
+        "{message}"
+    );
+    assert!(!message.contains("panicked"), "{message}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

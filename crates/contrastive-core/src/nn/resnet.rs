@@ -2,7 +2,7 @@
 //! — truncated after its first stages — SimVLM's convolutional patch stem.
 
 use burn::config::Config;
-use burn::module::{Initializer, Module};
+use burn::module::{Initializer, Module, ModuleVisitor, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d, Relu};
@@ -261,6 +261,66 @@ impl<B: Backend> ResNet<B> {
     pub fn output_dim(&self) -> usize {
         self.output_dim
     }
+
+    /// This network with its stem and stages (weights and BatchNorm statistics) taken from
+    /// `trained`, a ResNet of the same depth and width with at least as many stages — e.g. a
+    /// SimCLR encoder, whose augmentation-invariant features SimVLM's patch stem can start from.
+    pub fn with_leading_stages_of(self, trained: ResNet<B>) -> Result<Self, ContrastiveError> {
+        let kept = self.stages.len();
+        if trained.stages.len() < kept {
+            return Err(ContrastiveError::InvalidValue {
+                key: "stages",
+                value: trained.stages.len() as f64,
+                expected: "at least as many stages in the trained ResNet as in the one it starts",
+            });
+        }
+        let mut stages = trained.stages;
+        stages.truncate(kept);
+        let loaded = ResNet {
+            stem: trained.stem,
+            max_pool: trained.max_pool,
+            stages,
+            relu: self.relu.clone(),
+            pool: self.pool.clone(),
+            output_dim: self.output_dim,
+        };
+        let (wanted, found) = (ParamShapes::of(&self), ParamShapes::of(&loaded));
+        if wanted != found || self.max_pool.is_some() != loaded.max_pool.is_some() {
+            // The first parameter whose shape differs, or the parameter counts.
+            let (left, right) = wanted
+                .iter()
+                .zip(&found)
+                .find(|(a, b)| a != b)
+                .map(|(a, b)| (a.clone(), b.clone()))
+                .unwrap_or_else(|| (vec![wanted.len()], vec![found.len()]));
+            return Err(ContrastiveError::ShapeMismatch {
+                context: "loading trained ResNet stages (depth, stem and width must match)",
+                left_name: "the model's parameter",
+                left,
+                right_name: "the trained network's",
+                right,
+            });
+        }
+        Ok(loaded)
+    }
+}
+
+/// The shapes of a module's float parameters in visiting order.
+#[derive(Default)]
+struct ParamShapes(Vec<Vec<usize>>);
+
+impl ParamShapes {
+    fn of<B: Backend, M: Module<B>>(module: &M) -> Vec<Vec<usize>> {
+        let mut shapes = Self::default();
+        module.visit(&mut shapes);
+        shapes.0
+    }
+}
+
+impl<B: Backend> ModuleVisitor<B> for ParamShapes {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        self.0.push(param.val().dims().to_vec());
+    }
 }
 
 #[cfg(test)]
@@ -307,6 +367,59 @@ mod tests {
         let features = net.forward_features(Tensor::ones([1, 3, 64, 64], &device));
         assert_eq!(features.dims(), [1, 64, 4, 4]);
         assert_eq!(net.output_dim(), 64);
+    }
+
+    /// Every float parameter's values, in visiting order (stem, then stage after stage).
+    #[derive(Default)]
+    struct ParamValues(Vec<Vec<f64>>);
+
+    impl ModuleVisitor<NdArray> for ParamValues {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<NdArray, D>>) {
+            self.0.push(param.val().into_data().to_vec().unwrap());
+        }
+    }
+
+    fn values(net: &ResNet<NdArray>) -> Vec<Vec<f64>> {
+        let mut values = ParamValues::default();
+        net.visit(&mut values);
+        values.0
+    }
+
+    #[test]
+    fn leading_stages_load_from_a_deeper_trained_network_of_the_same_width() {
+        let device = Default::default();
+        let config = ResNetConfig::new().with_width_multiplier(0.125);
+        let trained = config.init::<NdArray>(&device).unwrap();
+        let fresh = config
+            .clone()
+            .with_stages(3)
+            .init::<NdArray>(&device)
+            .unwrap();
+        let fresh_values = values(&fresh);
+        let trained_values = values(&trained);
+        let loaded = fresh.with_leading_stages_of(trained).unwrap();
+        let loaded_values = values(&loaded);
+        // The stem and the first three stages are the trained network's; the fourth is dropped.
+        assert_eq!(loaded_values.len(), fresh_values.len());
+        assert!(loaded_values.len() < trained_values.len());
+        assert_eq!(loaded_values[..], trained_values[..loaded_values.len()]);
+        assert_ne!(loaded_values, fresh_values);
+        assert_eq!(loaded.output_dim(), 32);
+        let features = loaded.forward_features(Tensor::ones([1, 3, 16, 16], &device));
+        assert_eq!(features.dims(), [1, 32, 4, 4]);
+
+        let wider = config
+            .clone()
+            .with_width_multiplier(0.25)
+            .init(&device)
+            .unwrap();
+        let err = config
+            .with_stages(3)
+            .init::<NdArray>(&device)
+            .unwrap()
+            .with_leading_stages_of(wider)
+            .unwrap_err();
+        assert!(err.to_string().contains("[8, 3, 3, 3]"), "{err}");
     }
 
     #[test]

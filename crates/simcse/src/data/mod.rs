@@ -6,8 +6,9 @@ pub mod batcher;
 pub mod nli;
 pub mod sts;
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+pub use contrastive_core::text_file::{read_text, TextFileError};
 
 /// Why a data file could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -17,10 +18,8 @@ pub enum DataError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: not a valid gzip stream ({reason})")]
-    Gzip { path: PathBuf, reason: String },
-    #[error("{path}:{line}: not valid UTF-8")]
-    Utf8 { path: PathBuf, line: usize },
+    #[error(transparent)]
+    File(#[from] TextFileError),
     #[error("{path}:{line}: {reason}")]
     Row {
         path: PathBuf,
@@ -29,50 +28,6 @@ pub enum DataError {
     },
     #[error("{path}: {reason}")]
     Invalid { path: PathBuf, reason: String },
-}
-
-/// The text of `path`, decompressed when it starts with the gzip magic bytes.
-pub fn read_text(path: &Path) -> Result<String, DataError> {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
-        path: path.into(),
-        source,
-    })?;
-    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut decoded = Vec::new();
-        flate2::read::MultiGzDecoder::new(bytes.as_slice())
-            .read_to_end(&mut decoded)
-            .map_err(|e| DataError::Gzip {
-                path: path.into(),
-                reason: e.to_string(),
-            })?;
-        decoded
-    } else {
-        bytes
-    };
-    String::from_utf8(bytes).map_err(|e| {
-        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        DataError::Utf8 {
-            path: path.into(),
-            line: 1 + valid.iter().filter(|b| **b == b'\n').count(),
-        }
-    })
-}
-
-/// One sentence per non-blank line (the Wikipedia format of unsupervised SimCSE), trimmed.
-pub fn read_sentences(path: &Path) -> Result<Vec<String>, DataError> {
-    let sentences: Vec<String> = read_text(path)?
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .map(str::to_string)
-        .collect();
-    if sentences.is_empty() {
-        return Err(DataError::Invalid {
-            path: path.into(),
-            reason: "no sentences (the file is empty or blank)".into(),
-        });
-    }
-    Ok(sentences)
 }
 
 #[cfg(test)]
@@ -102,47 +57,5 @@ pub(crate) mod tests {
         fn drop(&mut self) {
             let _ = std::fs::remove_file(&self.0);
         }
-    }
-
-    #[test]
-    fn sentences_are_read_plain_or_gzipped_without_blank_lines() {
-        let text = "YMCA in South Australia\n\n  Second line. \n";
-        for file in [
-            TempFile::new("plain.txt", text.as_bytes()),
-            TempFile::gzip("zipped.txt.gz", text),
-        ] {
-            assert_eq!(
-                read_sentences(&file.0).unwrap(),
-                vec!["YMCA in South Australia", "Second line."]
-            );
-        }
-    }
-
-    #[test]
-    fn bad_files_are_errors_naming_file_and_line() {
-        let file = TempFile::new("bad-utf8.txt", b"fine\nalso fine\nbad \xff byte\n");
-        let message = read_sentences(&file.0).unwrap_err().to_string();
-        assert!(
-            message.ends_with("bad-utf8.txt:3: not valid UTF-8"),
-            "{message}"
-        );
-
-        let mut truncated =
-            std::fs::read(&TempFile::gzip("t.gz", &"words ".repeat(500)).0).unwrap();
-        truncated.truncate(truncated.len() / 2);
-        let file = TempFile::new("truncated.txt.gz", &truncated);
-        let message = read_sentences(&file.0).unwrap_err().to_string();
-        assert!(
-            message.contains("truncated.txt.gz: not a valid gzip stream"),
-            "{message}"
-        );
-
-        let file = TempFile::new("empty.txt", b"\n \n");
-        let message = read_sentences(&file.0).unwrap_err().to_string();
-        assert!(message.contains("no sentences"), "{message}");
-        assert!(read_sentences(Path::new("/no/such/file.txt"))
-            .unwrap_err()
-            .to_string()
-            .starts_with("cannot read /no/such/file.txt"));
     }
 }

@@ -35,12 +35,17 @@ enum Entry {
         question: Vec<u32>,
         answer: Vec<u32>,
     },
+    /// A text without an image (text-only PrefixLM), split at a random point at every draw.
+    Text { words: Vec<u32> },
 }
 
-/// The PrefixLM examples of a set of captioned images: every caption, and every question.
+/// The PrefixLM examples of a set of captioned images — every caption and every question — and
+/// optionally of a text-only corpus.
 pub struct PrefixLmDataset {
     images: Arc<CaptionedImages>,
     entries: Vec<Entry>,
+    /// Most words of one example (`[BOS]` and `[EOS]` excluded).
+    room: usize,
     seed: u64,
     word_dropout: f64,
     unk: u32,
@@ -79,10 +84,24 @@ impl PrefixLmDataset {
         Self {
             images,
             entries,
+            room,
             seed,
             word_dropout: 0.0,
             unk: tokenizer.unk,
         }
+    }
+
+    /// Adds one text-only example per text (SimVLM's PrefixLM on text data: the prefix is a
+    /// random number of leading words, the loss falls on the rest).
+    pub fn with_texts(mut self, texts: &[String], tokenizer: &CaptionTokenizer) -> Self {
+        for text in texts {
+            let mut words = tokenizer.encode(text);
+            words.truncate(self.room);
+            if !words.is_empty() {
+                self.entries.push(Entry::Text { words });
+            }
+        }
+        self
     }
 
     /// Replaces each prefix word and each decoder input word by `[UNK]` with probability `p`
@@ -96,17 +115,19 @@ impl PrefixLmDataset {
 impl EpochDataset<PrefixExample> for PrefixLmDataset {
     fn get(&self, index: usize, epoch: u64) -> Option<PrefixExample> {
         let mut rng = item_rng(self.seed, index, epoch);
-        let (image, prefix, target) = match self.entries.get(index)? {
-            Entry::Caption { image, words } => {
-                // T_p covers the image and k ∈ [0, n − 1] words: at least one word is a target.
-                let k = rng.random_range(0..words.len());
-                (image, words[..k].to_vec(), words[k..].to_vec())
-            }
+        // T_p covers the image (if any) and k ∈ [0, n − 1] words: at least one word is a target.
+        let mut split = |words: &[u32]| {
+            let k = rng.random_range(0..words.len());
+            (words[..k].to_vec(), words[k..].to_vec())
+        };
+        let (image, (prefix, target)) = match self.entries.get(index)? {
+            Entry::Caption { image, words } => (Some(*image), split(words)),
             Entry::Question {
                 image,
                 question,
                 answer,
-            } => (image, question.clone(), answer.clone()),
+            } => (Some(*image), (question.clone(), answer.clone())),
+            Entry::Text { words } => (None, split(words)),
         };
         let p = self.word_dropout;
         let prefix = prefix
@@ -123,7 +144,7 @@ impl EpochDataset<PrefixExample> for PrefixLmDataset {
             .map(|_| self.word_dropout > 0.0 && rng.random_bool(self.word_dropout))
             .collect();
         Some(PrefixExample {
-            image: Some(self.images.images[*image].clone()),
+            image: image.map(|i| self.images.images[i].clone()),
             prefix,
             target,
             dropped,
@@ -222,16 +243,24 @@ impl<B: Backend> Batcher<B, PrefixExample, PrefixBatch<B>> for PrefixBatcher {
         let (decoder_ids, decoder_mask) = padded(&inputs, pad, device);
         let (labels, _) = padded(&labels, pad, device);
         let (decoder_positions, _) = padded(&positions, 0, device);
-        let images = items.iter().all(|e| e.image.is_some()).then(|| {
+        // Text-only rows of a mixed batch get a blank image whose tokens the encoder masks out.
+        let with_image = items.iter().filter(|e| e.image.is_some()).count();
+        let images = (with_image > 0).then(|| {
             let s = self.image_size;
+            let blank = vec![0.0; 3 * s * s];
             let data: Vec<f32> = items
                 .iter()
-                .flat_map(|e| e.image.clone().unwrap_or_default())
+                .flat_map(|e| e.image.as_ref().unwrap_or(&blank).iter().copied())
                 .collect();
             Tensor::from_data(TensorData::new(data, [items.len(), 3, s, s]), device)
         });
+        let image_rows = (with_image > 0 && with_image < items.len()).then(|| {
+            let rows: Vec<i64> = items.iter().map(|e| i64::from(e.image.is_some())).collect();
+            Tensor::from_data(TensorData::new(rows, [items.len(), 1]), device)
+        });
         PrefixBatch {
             images,
+            image_rows,
             prefix_ids,
             prefix_mask,
             decoder_ids,
@@ -325,5 +354,47 @@ mod tests {
         let prefix_len = 1 + dataset.get(1, 0).unwrap().prefix.len() as i64;
         assert_eq!(positions[0], prefix_len);
         assert_eq!(batch.images.unwrap().dims(), [2, 3, 8, 8]);
+        assert!(batch.image_rows.is_none(), "every row has an image");
+    }
+
+    #[test]
+    fn text_only_examples_split_at_random_and_batch_beside_image_examples() {
+        let (_, data) = scenes::generate(2, 8, false, 0);
+        let texts = vec!["the quick brown fox jumps over the lazy dog".to_string()];
+        let tokenizer =
+            CaptionTokenizer::train(&[texts.clone(), data.captions.concat()].concat(), 100)
+                .unwrap();
+        let dataset =
+            PrefixLmDataset::new(Arc::new(data), &tokenizer, 40, 3).with_texts(&texts, &tokenizer);
+        let text_index = 2 * 5;
+        assert_eq!(dataset.len(), text_index + 1);
+        let mut split_points = std::collections::HashSet::new();
+        for epoch in 0..30 {
+            let example = dataset.get(text_index, epoch).unwrap();
+            assert!(example.image.is_none());
+            assert!(!example.target.is_empty());
+            let whole = [example.prefix.clone(), example.target].concat();
+            assert_eq!(tokenizer.decode(&whole), texts[0]);
+            split_points.insert(example.prefix.len());
+        }
+        assert!(split_points.len() > 3, "{split_points:?}");
+
+        let batch: PrefixBatch<NdArray> = PrefixBatcher::new(&tokenizer, 8).batch(
+            vec![
+                dataset.get(0, 0).unwrap(),
+                dataset.get(text_index, 0).unwrap(),
+            ],
+            &Default::default(),
+        );
+        assert_eq!(batch.images.unwrap().dims(), [2, 3, 8, 8]);
+        assert_eq!(
+            batch.image_rows.unwrap().to_data().to_vec::<i64>().unwrap(),
+            vec![1, 0]
+        );
+        let text_batch: PrefixBatch<NdArray> = PrefixBatcher::new(&tokenizer, 8).batch(
+            vec![dataset.get(text_index, 0).unwrap()],
+            &Default::default(),
+        );
+        assert!(text_batch.images.is_none() && text_batch.image_rows.is_none());
     }
 }
