@@ -1,5 +1,6 @@
 //! STS-B dev evaluated every K training steps, keeping the best model on disk — the reference
-//! code's checkpoint selection (its `eval_steps` and `load_best_model_at_end`).
+//! code's checkpoint selection (its `eval_steps` and `load_best_model_at_end`). The best step
+//! and score are written beside the model, so a resumed run only replaces it with a better one.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -66,6 +67,66 @@ impl DevMonitor {
         self.best_model.with_extension("mpk")
     }
 
+    /// Where the best model's step and dev score are kept: `{"step": s, "spearman": ρ}`.
+    pub fn best_score_path(&self) -> PathBuf {
+        self.best_model.with_extension("json")
+    }
+
+    /// Continues a run resumed after `steps_done` steps: step numbers go on from there, and the
+    /// best model saved before (if its score file is there too) stays until one beats it.
+    pub fn resume_after(&self, steps_done: usize) -> std::io::Result<()> {
+        self.steps.store(steps_done, Ordering::Relaxed);
+        let path = self.best_score_path();
+        if !(path.is_file() && self.best_model_path().is_file()) {
+            return Ok(());
+        }
+        let invalid = |reason: String| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {reason}", path.display()),
+            )
+        };
+        let record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)
+            .map_err(|e| invalid(e.to_string()))?;
+        let (Some(step), Some(rho)) = (record["step"].as_u64(), record["spearman"].as_f64()) else {
+            return Err(invalid(
+                "expected {\"step\": integer, \"spearman\": number}".into(),
+            ));
+        };
+        *self.best.lock().unwrap_or_else(|e| e.into_inner()) = Some((step as usize, rho));
+        Ok(())
+    }
+
+    /// Writes the model and then its score, each through a temporary file and a rename.
+    fn save_best<B: Backend>(
+        &self,
+        model: &SimCse<B>,
+        step: usize,
+        rho: f64,
+    ) -> Result<(), String> {
+        // The recorder sets the extension itself: the temporary file needs its own stem.
+        let mut stem = self
+            .best_model
+            .file_name()
+            .unwrap_or_default()
+            .to_os_string();
+        stem.push("-partial");
+        let temporary = self.best_model.with_file_name(stem);
+        model
+            .clone()
+            .save_file(
+                &temporary,
+                &NamedMpkFileRecorder::<FullPrecisionSettings>::new(),
+            )
+            .map_err(|e| e.to_string())?;
+        std::fs::rename(temporary.with_extension("mpk"), self.best_model_path())
+            .map_err(|e| e.to_string())?;
+        let score = serde_json::json!({ "step": step, "spearman": rho }).to_string();
+        std::fs::write(temporary.with_extension("json"), score).map_err(|e| e.to_string())?;
+        std::fs::rename(temporary.with_extension("json"), self.best_score_path())
+            .map_err(|e| e.to_string())
+    }
+
     /// Counts a step; every `every` steps returns the dev Spearman ρ of `model` (an inference
     /// copy: no dropout) and saves it when it is the best so far.
     pub fn after_step<B: Backend>(&self, model: &SimCse<B>, device: &B::Device) -> Option<f64> {
@@ -82,26 +143,7 @@ impl DevMonitor {
         };
         let mut best = self.best.lock().unwrap_or_else(|e| e.into_inner());
         if best.is_none_or(|(_, b)| rho > b) {
-            // The recorder sets the extension itself: the temporary file needs its own stem.
-            let mut stem = self
-                .best_model
-                .file_name()
-                .unwrap_or_default()
-                .to_os_string();
-            stem.push("-partial");
-            let temporary = self.best_model.with_file_name(stem);
-            let saved = model
-                .clone()
-                .save_file(
-                    &temporary,
-                    &NamedMpkFileRecorder::<FullPrecisionSettings>::new(),
-                )
-                .map_err(|e| e.to_string())
-                .and_then(|()| {
-                    std::fs::rename(temporary.with_extension("mpk"), self.best_model_path())
-                        .map_err(|e| e.to_string())
-                });
-            match saved {
+            match self.save_best(model, step, rho) {
                 Ok(()) => *best = Some((step, rho)),
                 Err(e) => eprintln!(
                     "warning: cannot save the best model to {}: {e}",
@@ -110,5 +152,60 @@ impl DevMonitor {
             }
         }
         Some(rho)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SimcseModelConfig;
+    use crate::pooling::Pooler;
+    use crate::sentence_model::tests::tiny_bert_config;
+    use crate::sts_eval::tests::{letter_pairs, letter_tokenizer};
+    use burn::backend::NdArray;
+
+    #[test]
+    fn a_resumed_monitor_keeps_the_best_model_until_a_better_one_comes() {
+        let dir = std::env::temp_dir().join(format!("dev-monitor-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let device = Default::default();
+        let config = tiny_bert_config();
+        let model = SimcseModelConfig::new()
+            .with_pooler(Pooler::Avg)
+            .init::<NdArray>(&config, config.init(&device), None, &device)
+            .unwrap();
+        let monitor =
+            || DevMonitor::new(letter_pairs(), letter_tokenizer(), 2, 1, dir.join("best"));
+
+        let first = monitor();
+        let rho = first.after_step(&model, &device).unwrap();
+        assert_eq!(first.best(), Some((1, rho)));
+        let saved = std::fs::metadata(first.best_model_path())
+            .unwrap()
+            .modified()
+            .unwrap();
+
+        // After a restart at step 5 the same score is no improvement: nothing is overwritten,
+        // and the step count goes on from 5.
+        let resumed = monitor();
+        resumed.resume_after(5).unwrap();
+        assert_eq!(resumed.best(), Some((1, rho)));
+        assert_eq!(resumed.after_step(&model, &device), Some(rho));
+        assert_eq!(resumed.best(), Some((1, rho)));
+        let after = std::fs::metadata(resumed.best_model_path())
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert_eq!(saved, after, "the best model file was not rewritten");
+
+        // A fresh run (nothing resumed) starts with no best and saves at its first evaluation.
+        let fresh = monitor();
+        fresh.after_step(&model, &device);
+        assert_eq!(fresh.best(), Some((1, rho)));
+
+        std::fs::write(fresh.best_score_path(), "{\"step\": \"one\"}").unwrap();
+        let message = monitor().resume_after(0).unwrap_err().to_string();
+        assert!(message.contains("best.json"), "{message}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

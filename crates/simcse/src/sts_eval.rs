@@ -130,7 +130,7 @@ pub fn sts_spearman<B: Backend>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::SimcseModelConfig;
     use crate::pooling::Pooler;
@@ -146,9 +146,13 @@ mod tests {
         assert_eq!(cosine(&[0.0, 0.0], &[1.0, 1.0]), 0.0);
     }
 
-    #[test]
-    fn embeddings_keep_the_input_order_and_scores_are_consistent() {
-        let path = std::env::temp_dir().join(format!("sts-eval-tok-{}.json", std::process::id()));
+    /// A whitespace word-level tokenizer over `[PAD] [UNK] a b c d e` (ids 0 to 6).
+    pub fn letter_tokenizer() -> TextTokenizer {
+        let path = std::env::temp_dir().join(format!(
+            "sts-eval-tok-{}-{:?}.json",
+            std::process::id(),
+            std::thread::current().id()
+        ));
         let words = ["[PAD]", "[UNK]", "a", "b", "c", "d", "e"];
         let vocab = words
             .iter()
@@ -165,7 +169,24 @@ mod tests {
         tokenizer.save(&path, false).unwrap();
         let tokenizer = TextTokenizer::from_file(&path, 8).unwrap();
         std::fs::remove_file(&path).unwrap();
+        tokenizer
+    }
 
+    /// STS pairs over the letter vocabulary.
+    pub fn letter_pairs() -> Vec<StsPair> {
+        [("a b", "a b", 5.0), ("a", "e", 0.0), ("c d", "c", 4.0)]
+            .iter()
+            .map(|(x, y, s)| StsPair {
+                first: x.to_string(),
+                second: y.to_string(),
+                score: *s,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn embeddings_keep_the_input_order_and_scores_are_consistent() {
+        let tokenizer = letter_tokenizer();
         let device = Default::default();
         let config = tiny_bert_config();
         let model = SimcseModelConfig::new()
@@ -183,15 +204,7 @@ mod tests {
                 );
             }
         }
-        let pairs: Vec<StsPair> = [("a b", "a b", 5.0), ("a", "e", 0.0), ("c d", "c", 4.0)]
-            .iter()
-            .map(|(x, y, s)| StsPair {
-                first: x.to_string(),
-                second: y.to_string(),
-                score: *s,
-            })
-            .collect();
-        let score = sts_score(&model, &tokenizer, &pairs, 2, &device).unwrap();
+        let score = sts_score(&model, &tokenizer, &letter_pairs(), 2, &device).unwrap();
         // An identical pair is the most similar, so it ranks first: ρ is defined and bounded.
         assert!(score.spearman.abs() <= 1.0);
         assert!(score.alignment >= 0.0 && score.alignment.is_finite());

@@ -415,11 +415,13 @@ fn train_command(args: TrainArgs) -> Result<()> {
                 run.path().join("best-model"),
             )
         });
+    let steps_per_epoch = train.len().div_ceil(config.batch_size);
     if let Some(monitor) = &monitor {
+        let steps_done = resume_from.unwrap_or(0) * steps_per_epoch;
+        monitor.resume_after(steps_done)?;
         model = model.with_dev_monitor(monitor.clone());
     }
 
-    let steps_per_epoch = train.len().div_ceil(config.batch_size);
     let total_steps = steps_per_epoch * config.epochs;
     let schedule = WarmupScheduleConfig::new(config.learning_rate, total_steps)
         .with_warmup_steps(config.warmup_steps.min(total_steps))
@@ -504,6 +506,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
         "train_seconds": seconds,
         "non_finite_steps_skipped": skipped_steps,
         "best_dev_step": best.map(|(step, _)| step),
+        "best_dev_spearman": best.map(|(_, rho)| rho),
         "sts_before": before,
         "sts_after": after,
         "hf_export": hf,

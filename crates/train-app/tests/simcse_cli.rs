@@ -62,7 +62,7 @@ fn simcse_trains_keeps_the_best_dev_model_exports_and_embeds() {
     )
     .unwrap();
     let run = dir.join("run");
-    let out = train_app(&[
+    let train_args = [
         "simcse",
         "train",
         "--mode",
@@ -77,7 +77,8 @@ fn simcse_trains_keeps_the_best_dev_model_exports_and_embeds() {
         config.to_str().unwrap(),
         "--artifacts",
         run.to_str().unwrap(),
-    ]);
+    ];
+    let out = train_app(&train_args);
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
@@ -120,6 +121,12 @@ fn simcse_trains_keeps_the_best_dev_model_exports_and_embeds() {
         let norm: f64 = vector.iter().map(|v| v * v).sum::<f64>().sqrt();
         assert!((norm - 1.0).abs() < 1e-5);
     }
+
+    let best: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("best-model.json")).unwrap())
+            .unwrap();
+    assert_eq!(best["step"], summary["best_dev_step"]);
+    assert_eq!(best["spearman"], summary["best_dev_spearman"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
