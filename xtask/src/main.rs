@@ -165,6 +165,11 @@ fn peer_script() -> std::path::PathBuf {
     std::path::Path::new(&shared).join("peers/bench_steps.py")
 }
 
+/// The Python that runs the peer: `$PYTHON`, else `python3` on the PATH.
+fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
 /// Ours, then the peer, then ours again (A B A on one machine state), and the ratio.
 fn compare_with_pytorch(
     package: &str,
@@ -173,7 +178,7 @@ fn compare_with_pytorch(
     options: &BenchOptions,
 ) -> Result<()> {
     let script = peer_script();
-    let torch = Command::new("python3")
+    let torch = Command::new(python())
         .args(["-c", "import torch, torchvision"])
         .output()
         .is_ok_and(|out| out.status.success());
@@ -183,7 +188,7 @@ fn compare_with_pytorch(
             if torch {
                 format!("{} not found", script.display())
             } else {
-                "python3 cannot import torch and torchvision".into()
+                format!("{} cannot import torch and torchvision", python())
             }
         );
         return run_bench(package, target, Some(case), options);
@@ -203,7 +208,7 @@ fn compare_with_pytorch(
     } else {
         case
     };
-    let out = Command::new("python3")
+    let out = Command::new(python())
         .args([script.to_str().unwrap_or_default(), "--case", peer_case])
         .env("HF_HUB_OFFLINE", "1")
         .output()
@@ -228,6 +233,7 @@ fn compare_with_pytorch(
         return Ok(());
     };
     let mut by_backend: Vec<(String, Vec<f64>)> = Vec::new();
+    // Only this case's lines: a bench target may measure other cases alongside.
     for line in lines.lines() {
         let (Some(backend), Some(value)) = (
             json_text(line, "backend"),
@@ -235,6 +241,9 @@ fn compare_with_pytorch(
         ) else {
             continue;
         };
+        if json_text(line, "case").as_deref() != Some(case) {
+            continue;
+        }
         match by_backend.iter_mut().find(|(b, _)| *b == backend) {
             Some((_, values)) => values.push(value),
             None => by_backend.push((backend, vec![value])),

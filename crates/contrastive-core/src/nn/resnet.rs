@@ -5,9 +5,10 @@ use burn::config::Config;
 use burn::module::{Initializer, Module, ModuleVisitor, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d, Relu};
+use burn::nn::{PaddingConfig2d, Relu};
 use burn::tensor::{backend::Backend, Tensor};
 
+use super::BatchNorm2d;
 use crate::error::ContrastiveError;
 
 /// The first layers, which set how far the input is downsampled before the stages.
@@ -125,7 +126,7 @@ impl ResNetConfig {
 #[derive(Module, Debug)]
 pub struct ConvBn<B: Backend> {
     conv: Conv2d<B>,
-    norm: BatchNorm<B>,
+    norm: BatchNorm2d<B>,
 }
 
 impl<B: Backend> ConvBn<B> {
@@ -148,7 +149,7 @@ impl<B: Backend> ConvBn<B> {
                     fan_out_only: true,
                 })
                 .init(device),
-            norm: BatchNormConfig::new(out_channels).init(device),
+            norm: BatchNorm2d::new(out_channels, device),
         }
     }
 
