@@ -10,6 +10,8 @@ use burn::nn::{
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::{backend::Backend, Bool, Int, Tensor};
 
+use contrastive_core::nn::PositionWise;
+
 use crate::config::BertConfig;
 
 /// Word, position and segment embeddings, summed and normalised.
@@ -108,9 +110,9 @@ impl<B: Backend> BertSelfAttention<B> {
             t.reshape([batch, len, self.heads, head_dim])
                 .swap_dims(1, 2)
         };
-        let q = split(self.query.forward(x.clone()));
-        let k = split(self.key.forward(x.clone()));
-        let v = split(self.value.forward(x));
+        let q = split(self.query.forward_positions(x.clone()));
+        let k = split(self.key.forward_positions(x.clone()));
+        let v = split(self.value.forward_positions(x));
         let scores = q
             .matmul(k.swap_dims(2, 3))
             .div_scalar((head_dim as f64).sqrt());
@@ -124,13 +126,16 @@ impl<B: Backend> BertLayer<B> {
     fn forward(&self, h: Tensor<B, 3>, padding: Tensor<B, 4, Bool>) -> Tensor<B, 3> {
         let attended = self
             .attention_output
-            .forward(self.attention.forward(h.clone(), padding));
+            .forward_positions(self.attention.forward(h.clone(), padding));
         let h = self
             .attention_norm
             .forward(h + self.dropout.forward(attended));
-        let expanded = gelu(self.intermediate.forward(h.clone()));
-        self.output_norm
-            .forward(h + self.dropout.forward(self.output.forward(expanded)))
+        let expanded = gelu(self.intermediate.forward_positions(h.clone()));
+        self.output_norm.forward(
+            h + self
+                .dropout
+                .forward(self.output.forward_positions(expanded)),
+        )
     }
 }
 

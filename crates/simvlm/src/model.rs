@@ -14,8 +14,8 @@ use burn::nn::{
 use burn::tensor::activation::{gelu, log_softmax};
 use burn::tensor::{backend::Backend, Bool, Int, Tensor, TensorData};
 use contrastive_core::nn::{
-    causal_blocked, padding_blocked, Attention, AttentionConfig, KeyValues, ResNet, ResNetConfig,
-    ResNetStem,
+    causal_blocked, padding_blocked, Attention, AttentionConfig, KeyValues, PositionWise, ResNet,
+    ResNetConfig, ResNetStem,
 };
 use contrastive_core::train::FiniteGuard;
 use contrastive_core::ContrastiveError;
@@ -146,7 +146,8 @@ pub struct FeedForward<B: Backend> {
 
 impl<B: Backend> FeedForward<B> {
     fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.contract.forward(gelu(self.expand.forward(x)))
+        self.contract
+            .forward_positions(gelu(self.expand.forward_positions(x)))
     }
 }
 
@@ -339,7 +340,7 @@ impl<B: Backend> SimVlm<B> {
             .swap_dims(1, 2);
         let positions = Tensor::<B, 1, Int>::arange(0..(rows * cols) as i64, &tokens.device())
             .reshape([1, rows * cols]);
-        self.patch_projection.forward(tokens) + self.image_positions.forward(positions)
+        self.patch_projection.forward_positions(tokens) + self.image_positions.forward(positions)
     }
 
     /// The 2-D relative bias among the first `image_len` of `len` encoder positions (zero
@@ -453,7 +454,7 @@ impl<B: Backend> SimVlm<B> {
                 prefix.blocked.clone(),
             );
         }
-        self.lm_head.forward(self.decoder_norm.forward(x))
+        self.lm_head.forward_positions(self.decoder_norm.forward(x))
     }
 
     /// One decoding step: logits `[batch, vocab]` for the token after `token` `[batch, 1]`

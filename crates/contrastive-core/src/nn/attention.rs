@@ -8,6 +8,8 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::{backend::Backend, Bool, Tensor};
 
+use super::PositionWise;
+
 /// Configuration of [`Attention`].
 #[derive(Config, Debug)]
 pub struct AttentionConfig {
@@ -86,8 +88,8 @@ impl<B: Backend> Attention<B> {
     /// Keys and values of `x` `[batch, len, d]`.
     pub fn key_values(&self, x: Tensor<B, 3>) -> KeyValues<B> {
         KeyValues {
-            keys: self.split(self.key.forward(x.clone())),
-            values: self.split(self.value.forward(x)),
+            keys: self.split(self.key.forward_positions(x.clone())),
+            values: self.split(self.value.forward_positions(x)),
         }
     }
 
@@ -102,7 +104,7 @@ impl<B: Backend> Attention<B> {
         blocked: Option<Tensor<B, 4, Bool>>,
     ) -> Tensor<B, 3> {
         let [batch, q_len, d] = x.dims();
-        let q = self.split(self.query.forward(x));
+        let q = self.split(self.query.forward_positions(x));
         let [_, heads, k_len, head_dim] = kv.keys.dims();
         let mut scores = q
             .matmul(kv.keys.clone().swap_dims(2, 3))
@@ -121,7 +123,7 @@ impl<B: Backend> Attention<B> {
             .matmul(kv.values.clone())
             .swap_dims(1, 2)
             .reshape([batch, q_len, d]);
-        self.output.forward(attended)
+        self.output.forward_positions(attended)
     }
 
     /// Self-attention of `x` over itself.

@@ -8,15 +8,12 @@ use rand::{Rng, SeedableRng};
 
 use super::{CaptionedImages, Pixels};
 
-pub const COLOURS: [(&str, [f32; 3]); 8] = [
+pub const COLOURS: [(&str, [f32; 3]); 5] = [
     ("red", [0.9, 0.1, 0.1]),
     ("green", [0.1, 0.8, 0.2]),
     ("blue", [0.15, 0.3, 0.95]),
     ("yellow", [0.95, 0.85, 0.1]),
     ("white", [0.95, 0.95, 0.95]),
-    ("purple", [0.6, 0.2, 0.85]),
-    ("cyan", [0.1, 0.85, 0.9]),
-    ("orange", [0.95, 0.55, 0.1]),
 ];
 pub const SHAPES: [&str; 3] = ["circle", "square", "triangle"];
 pub const SIZES: [&str; 2] = ["small", "large"];
