@@ -226,28 +226,37 @@ fn a_run_killed_mid_training_resumes_to_the_same_weights() {
     resume.push("--resume".into());
     let out = train_app(&resume.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(out.status.success(), "{}", stderr(&out));
-    // Same batches, same views, same optimizer and schedule state: every later step's loss
-    // matches the uninterrupted run's. Not bit for bit — two uninterrupted ndarray runs already
-    // differ by ~1e-7 (summation order) — but a wrong batch or a reset optimizer moves a
-    // step's loss by far more than the tolerance.
+    // Same batches, same views, same optimizer and schedule state: each step's loss after the
+    // resume matches the uninterrupted run's. Not bit for bit: burn-ndarray's SIMD kernels
+    // treat the unaligned head and tail of a buffer with scalar code, so the last bits of a
+    // result depend on allocation addresses, and Adam turns such noise in near-zero gradients
+    // into whole steps. Two uninterrupted runs differ by 1e-7 to 4e-4 within two epochs of a
+    // checkpoint. Resuming with the optimizer state one epoch off moves the losses by 7e-3 to
+    // 2e-2 from the first updated step on; a wrong batch by more than 1e-2 at once.
     let losses = |run: &Path, log: &str| -> Vec<f64> {
         std::fs::read_to_string(run.join(log))
-            .unwrap_or_else(|e| panic!("{log}: {e}"))
+            .unwrap_or_else(|e| panic!("{}: {e}", run.join(log).display()))
             .lines()
             .map(|line| line.split(',').next().unwrap().parse().unwrap())
             .collect()
     };
-    // (burn-train 0.21 files the first resumed epoch's metrics under the previous epoch's
-    // folder, so the comparison starts one epoch later.)
-    for epoch in resumed_from + 2..=4 {
-        for log in [
-            format!("train/epoch-{epoch}/Loss.log"),
-            format!("valid/epoch-{epoch}/Loss.log"),
-        ] {
-            let (expected, got) = (losses(&whole, &log), losses(&killed, &log));
-            assert_eq!(expected.len(), got.len(), "{log}");
+    // The first resumed epoch and the next, where the noise has had the least time to grow.
+    // burn-train 0.21 files the first resumed epoch's metrics under the previous epoch's
+    // folder (it overwrites the killed run's logs there).
+    let first_resumed = resumed_from + 1;
+    for (epoch, folder) in [
+        (first_resumed, resumed_from),
+        (first_resumed + 1, first_resumed + 1),
+    ] {
+        for split in ["train", "valid"] {
+            let expected = losses(&whole, &format!("{split}/epoch-{epoch}/Loss.log"));
+            let got = losses(&killed, &format!("{split}/epoch-{folder}/Loss.log"));
+            assert_eq!(expected.len(), got.len(), "{split} epoch {epoch}");
             for (step, (e, g)) in expected.iter().zip(&got).enumerate() {
-                assert!((e - g).abs() < 1e-4, "{log} step {step}: {e} vs {g}");
+                assert!(
+                    (e - g).abs() < 2e-3,
+                    "{split} epoch {epoch} step {step}: {e} uninterrupted vs {g} resumed"
+                );
             }
         }
     }
