@@ -227,10 +227,10 @@ fn a_run_killed_mid_training_resumes_to_the_same_weights() {
     let out = train_app(&resume.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(out.status.success(), "{}", stderr(&out));
     // Same batches, same views, same optimizer and schedule state: each step's loss after the
-    // resume matches the uninterrupted run's. Not bit for bit: burn-ndarray's SIMD kernels
-    // treat the unaligned head and tail of a buffer with scalar code, so the last bits of a
-    // result depend on allocation addresses, and Adam turns such noise in near-zero gradients
-    // into whole steps. Two uninterrupted runs differ by 1e-7 to 4e-4 within two epochs of a
+    // resume matches the uninterrupted run's. Not bit for bit: in the gradient of a division or
+    // a log, burn-ndarray takes reciprocals with x86's 12-bit `rcp` on a buffer's aligned body
+    // and exactly on its unaligned head and tail, so gradients depend on allocation addresses,
+    // and Adam turns such noise in near-zero gradients into whole steps. Two uninterrupted runs differ by 1e-7 to 4e-4 within two epochs of a
     // checkpoint. Resuming with the optimizer state one epoch off moves the losses by 7e-3 to
     // 2e-2 from the first updated step on; a wrong batch by more than 1e-2 at once.
     let losses = |run: &Path, log: &str| -> Vec<f64> {
