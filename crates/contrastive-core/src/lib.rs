@@ -5,6 +5,7 @@
 //! code runs on ndarray, WGPU and CUDA.
 
 pub mod allocator;
+pub mod atomic_save;
 pub mod bench;
 pub mod epochs;
 pub mod error;

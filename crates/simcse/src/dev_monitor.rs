@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use burn::module::Module;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::Backend;
+use contrastive_core::atomic_save::{run_recorder, write_atomically};
 use contrastive_core::text::TextTokenizer;
 
 use crate::data::sts::StsPair;
@@ -38,7 +38,7 @@ impl std::fmt::Debug for DevMonitor {
 
 impl DevMonitor {
     /// Scores `pairs` every `every` steps; the best model is written to `best_model` (`.mpk`
-    /// added), through a temporary file so a kill never leaves a torn one.
+    /// added) atomically, so a kill never leaves a torn one.
     pub fn new(
         pairs: Vec<StsPair>,
         tokenizer: TextTokenizer,
@@ -97,34 +97,20 @@ impl DevMonitor {
         Ok(())
     }
 
-    /// Writes the model and then its score, each through a temporary file and a rename.
+    /// Writes the model and then its score, each atomically and durably (as checkpoints are),
+    /// so that after a crash the score file never describes a model that is not on disk.
     fn save_best<B: Backend>(
         &self,
         model: &SimCse<B>,
         step: usize,
         rho: f64,
     ) -> Result<(), String> {
-        // The recorder sets the extension itself: the temporary file needs its own stem.
-        let mut stem = self
-            .best_model
-            .file_name()
-            .unwrap_or_default()
-            .to_os_string();
-        stem.push("-partial");
-        let temporary = self.best_model.with_file_name(stem);
         model
             .clone()
-            .save_file(
-                &temporary,
-                &NamedMpkFileRecorder::<FullPrecisionSettings>::new(),
-            )
-            .map_err(|e| e.to_string())?;
-        std::fs::rename(temporary.with_extension("mpk"), self.best_model_path())
+            .save_file(&self.best_model, &run_recorder())
             .map_err(|e| e.to_string())?;
         let score = serde_json::json!({ "step": step, "spearman": rho }).to_string();
-        std::fs::write(temporary.with_extension("json"), score).map_err(|e| e.to_string())?;
-        std::fs::rename(temporary.with_extension("json"), self.best_score_path())
-            .map_err(|e| e.to_string())
+        write_atomically(&self.best_score_path(), score.as_bytes()).map_err(|e| e.to_string())
     }
 
     /// Counts a step; every `every` steps returns the dev Spearman ρ of `model` (an inference
@@ -160,7 +146,7 @@ mod tests {
     use super::*;
     use crate::config::SimcseModelConfig;
     use crate::pooling::Pooler;
-    use crate::sentence_model::tests::tiny_bert_config;
+    use crate::sentence_model::tests::tiny_model;
     use crate::sts_eval::tests::{letter_pairs, letter_tokenizer};
     use burn::backend::NdArray;
 
@@ -169,17 +155,19 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("dev-monitor-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let device = Default::default();
-        let config = tiny_bert_config();
-        let model = SimcseModelConfig::new()
-            .with_pooler(Pooler::Avg)
-            .init::<NdArray>(&config, config.init(&device), None, &device)
-            .unwrap();
+        let model = tiny_model::<NdArray>(SimcseModelConfig::new().with_pooler(Pooler::Avg));
         let monitor =
             || DevMonitor::new(letter_pairs(), letter_tokenizer(), 2, 1, dir.join("best"));
 
         let first = monitor();
         let rho = first.after_step(&model, &device).unwrap();
         assert_eq!(first.best(), Some((1, rho)));
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        files.sort();
+        assert_eq!(files, ["best.json", "best.mpk"], "no staging file is left");
         let saved = std::fs::metadata(first.best_model_path())
             .unwrap()
             .modified()

@@ -240,9 +240,10 @@ pub(crate) mod tests {
         }
     }
 
-    fn model(config: SimcseModelConfig) -> SimCse<B> {
+    /// A seeded SimCSE model on [`tiny_bert_config`].
+    pub(crate) fn tiny_model<M: Backend>(config: SimcseModelConfig) -> SimCse<M> {
         let device = Default::default();
-        <B as Backend>::seed(&device, 1);
+        M::seed(&device, 1);
         let bert_config = tiny_bert_config();
         let bert = bert_config.init(&device);
         config.init(&bert_config, bert, None, &device).unwrap()
@@ -272,16 +273,16 @@ pub(crate) mod tests {
 
     #[test]
     fn unsupervised_copies_differ_only_through_dropout() {
-        assert!(alignment_of(&model(SimcseModelConfig::new())) > 1e-3);
+        assert!(alignment_of(&tiny_model(SimcseModelConfig::new())) > 1e-3);
         let no_dropout = SimcseModelConfig::new().with_dropout(Some(0.0));
-        assert!(alignment_of(&model(no_dropout)) < 1e-6);
+        assert!(alignment_of(&tiny_model(no_dropout)) < 1e-6);
         let same_mask = SimcseModelConfig::new().with_same_dropout_mask(true);
-        assert!(alignment_of(&model(same_mask)) < 1e-6);
+        assert!(alignment_of(&tiny_model(same_mask)) < 1e-6);
     }
 
     #[test]
     fn supervised_triplets_use_the_hard_negatives_as_extra_columns() {
-        let model = model(SimcseModelConfig::new().with_mode(Mode::Sup));
+        let model = tiny_model::<B>(SimcseModelConfig::new().with_mode(Mode::Sup));
         let triplets = SentenceBatch {
             tokens: tokens(
                 &[
@@ -311,7 +312,7 @@ pub(crate) mod tests {
         let config = SimcseModelConfig::new()
             .with_temperature(0.1)
             .with_dropout(Some(0.0));
-        let mut model = model(config);
+        let mut model = tiny_model::<B>(config);
         let mut optim = AdamWConfig::new().init();
         let eval_batch = SentenceBatch {
             tokens: tokens::<NdArray>(

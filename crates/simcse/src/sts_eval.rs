@@ -134,7 +134,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::config::SimcseModelConfig;
     use crate::pooling::Pooler;
-    use crate::sentence_model::tests::tiny_bert_config;
+    use crate::sentence_model::tests::tiny_model;
     use burn::backend::NdArray;
     use tokenizers::models::wordlevel::WordLevel;
     use tokenizers::pre_tokenizers::whitespace::Whitespace;
@@ -188,11 +188,7 @@ pub(crate) mod tests {
     fn embeddings_keep_the_input_order_and_scores_are_consistent() {
         let tokenizer = letter_tokenizer();
         let device = Default::default();
-        let config = tiny_bert_config();
-        let model = SimcseModelConfig::new()
-            .with_pooler(Pooler::Avg)
-            .init::<NdArray>(&config, config.init(&device), None, &device)
-            .unwrap();
+        let model = tiny_model::<NdArray>(SimcseModelConfig::new().with_pooler(Pooler::Avg));
         let sentences = ["a b c d e", "a", "c d", "b"];
         let batched = embed_sentences(&model, &tokenizer, &sentences, 3, &device).unwrap();
         for (sentence, embedding) in sentences.iter().zip(&batched) {

@@ -14,9 +14,9 @@ use contrastive_core::train::{FiniteGuard, NonFinitePolicy};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::atomic_recorder::run_recorder;
 use crate::config_file;
 use crate::renderer::PlainRenderer;
+use contrastive_core::atomic_save::run_recorder;
 
 /// What a step with a non-finite loss or gradient does (`--on-non-finite`).
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default)]

@@ -5,7 +5,6 @@
 #![allow(clippy::clone_on_copy)]
 
 mod artifacts;
-mod atomic_recorder;
 mod backend;
 mod config_file;
 mod harness;

@@ -29,10 +29,10 @@ use simclr::eval::{evaluate, EvaluationReport};
 use simclr::{OptimizerKind, SimClr, SimclrConfig};
 
 use crate::artifacts::RunDir;
-use crate::atomic_recorder::run_recorder;
 use crate::backend::{self, InferenceBackend, TrainBackend};
 use crate::config_file;
 use crate::harness::{self, HarnessOptions, OnNonFinite};
+use contrastive_core::atomic_save::run_recorder;
 
 /// SimCLR jobs.
 #[derive(Subcommand)]

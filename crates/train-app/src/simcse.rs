@@ -31,10 +31,10 @@ use simcse::sts_eval::{embed_sentences, sts_score};
 use simcse::{Mode, Pooler, SimCse, SimcseConfig, SimcseModelConfig};
 
 use crate::artifacts::RunDir;
-use crate::atomic_recorder::run_recorder;
 use crate::backend::{self, InferenceBackend, TrainBackend};
 use crate::config_file;
 use crate::harness::{self, HarnessOptions, OnNonFinite};
+use contrastive_core::atomic_save::run_recorder;
 
 #[derive(Subcommand)]
 pub enum SimcseJob {

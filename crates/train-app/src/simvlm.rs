@@ -30,10 +30,10 @@ use simvlm::tokenizer::CaptionTokenizer;
 use simvlm::{SimVlm, SimvlmConfig};
 
 use crate::artifacts::RunDir;
-use crate::atomic_recorder::run_recorder;
 use crate::backend::{self, InferenceBackend, TrainBackend};
 use crate::config_file;
 use crate::harness::{self, HarnessOptions, OnNonFinite};
+use contrastive_core::atomic_save::run_recorder;
 
 #[derive(Subcommand)]
 pub enum SimvlmJob {

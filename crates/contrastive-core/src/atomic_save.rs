@@ -1,7 +1,8 @@
-//! Checkpoints that a kill cannot tear: burn's file recorders write in place, so a process
-//! killed mid-write leaves a truncated `model-N.mpk` that the next `--resume` would load.
-//! [`AtomicRecorder`] writes beside the target, flushes to disk, then renames over it — an
-//! observer (or a restart) sees the previous file or the new one, never a mix.
+//! Saves that a kill cannot tear: burn's file recorders write in place, so a process killed
+//! mid-write leaves a truncated `model-N.mpk` that the next `--resume` would load.
+//! [`AtomicRecorder`] and [`write_atomically`] write beside the target, flush to disk, then
+//! rename over it — an observer (or a restart) sees the previous file or the new one, never a
+//! mix.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use serde::Serialize;
 /// away fine-tuning updates and make a resumed run differ from an uninterrupted one), atomic.
 pub type RunRecorder = AtomicRecorder<NamedMpkFileRecorder<FullPrecisionSettings>>;
 
+/// The recorder of every run's checkpoints and models.
 pub fn run_recorder() -> RunRecorder {
     AtomicRecorder::new(NamedMpkFileRecorder::new())
 }
@@ -42,6 +44,28 @@ fn io_error(action: &str, path: &Path, error: std::io::Error) -> RecorderError {
     RecorderError::Unknown(format!("cannot {action} {}: {error}", path.display()))
 }
 
+/// Flushes the complete file `staged` to disk and renames it over `target`, then persists the
+/// rename itself (best effort: not every platform can sync a folder).
+fn commit(staged: &Path, target: &Path) -> Result<(), RecorderError> {
+    File::open(staged)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io_error("flush", staged, e))?;
+    std::fs::rename(staged, target).map_err(|e| io_error("rename into", target, e))?;
+    if let Some(folder) = target.parent() {
+        let _ = File::open(folder).and_then(|f| f.sync_all());
+    }
+    Ok(())
+}
+
+/// Writes `contents` to `target` as atomically as [`AtomicRecorder`] saves a model: for the
+/// small files (scores, summaries) that must agree with a model saved beside them.
+pub fn write_atomically(target: &Path, contents: &[u8]) -> Result<(), RecorderError> {
+    let name = target.file_name().unwrap_or_default().to_string_lossy();
+    let staging = target.with_file_name(format!(".partial-{name}"));
+    std::fs::write(&staging, contents).map_err(|e| io_error("write", &staging, e))?;
+    commit(&staging, target)
+}
+
 impl<B: Backend, R: FileRecorder<B>> Recorder<B> for AtomicRecorder<R> {
     type Settings = R::Settings;
     type RecordArgs = PathBuf;
@@ -56,15 +80,7 @@ impl<B: Backend, R: FileRecorder<B>> Recorder<B> for AtomicRecorder<R> {
         self.0.save_item(item, staging.clone())?;
         let mut staged = staging;
         staged.set_extension(extension);
-        File::open(&staged)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| io_error("flush", &staged, e))?;
-        std::fs::rename(&staged, &target).map_err(|e| io_error("rename into", &target, e))?;
-        // Persist the rename itself (best effort: not every platform can sync a folder).
-        if let Some(folder) = target.parent() {
-            let _ = File::open(folder).and_then(|f| f.sync_all());
-        }
-        Ok(())
+        commit(&staged, &target)
     }
 
     fn load_item<I: DeserializeOwned>(&self, file: &mut PathBuf) -> Result<I, RecorderError> {
@@ -108,5 +124,22 @@ mod tests {
             .unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(loaded.weight.val().into_data(), expected);
+    }
+
+    #[test]
+    fn small_files_are_replaced_whole() {
+        let dir = std::env::temp_dir().join(format!("atomic-write-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("best.json");
+        write_atomically(&target, b"{\"step\": 1}").unwrap();
+        write_atomically(&target, b"{\"step\": 2}").unwrap();
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        let contents = std::fs::read_to_string(&target).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(names, vec!["best.json".to_string()]);
+        assert_eq!(contents, "{\"step\": 2}");
     }
 }
