@@ -2,10 +2,10 @@
 //! `summary.json`, written atomically so a kill never leaves a torn file.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
+use contrastive_core::atomic_save::write_atomically;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -37,7 +37,7 @@ impl RunDir {
         let path = self.root.join(name);
         let mut text = serde_json::to_string_pretty(value)?;
         text.push('\n');
-        write_atomically(&path, text.as_bytes())?;
+        write_atomically(&path, text.as_bytes()).map_err(|e| anyhow!("{e}"))?;
         Ok(path)
     }
 
@@ -47,18 +47,6 @@ impl RunDir {
         println!("{}", serde_json::to_string(summary)?);
         Ok(())
     }
-}
-
-/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let write = || -> std::io::Result<()> {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    };
-    write().with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]
@@ -75,7 +63,11 @@ mod tests {
             .unwrap();
         let back: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(back["x"], 1);
-        assert!(!dir.join("summary.tmp").exists());
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["summary.json"]);
         fs::remove_dir_all(dir).unwrap();
     }
 }

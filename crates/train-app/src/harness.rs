@@ -246,13 +246,15 @@ pub fn latest_checkpoint(run_dir: &Path) -> Option<usize> {
 }
 
 /// With `--resume`, the epoch of the newest complete checkpoint in `run_dir` — refused when
-/// there is none, or when `config` differs from the run's `config.json` (naming the first
-/// differing key), since that would silently change the results. `None` without `--resume`.
+/// there is none, when `config` differs from the run's `config.json` (naming the first
+/// differing key), or when `inputs` (the data arguments, see [`Inputs`]) differ from the run's
+/// `inputs.json`, since either would silently change the results. `None` without `--resume`.
 pub fn resume_epoch<C: Serialize + DeserializeOwned>(
     resume: bool,
     run_dir: &Path,
     config: &C,
     defaults: &C,
+    inputs: &Inputs,
 ) -> Result<Option<usize>> {
     if !resume {
         return Ok(None);
@@ -270,7 +272,67 @@ pub fn resume_epoch<C: Serialize + DeserializeOwned>(
             run_dir.display()
         );
     }
+    inputs.check_against(&run_dir.join(Inputs::FILE))?;
     Ok(Some(epoch))
+}
+
+/// The command-line arguments that choose a run's data (`--data`, `--text-corpus`, …), kept
+/// in the run's `inputs.json` so that `--resume` can refuse a different training set: unlike
+/// config keys, they are not in `config.json`. Paths are recorded absolute, so a run can be
+/// resumed from another working folder.
+#[derive(Debug, Default, Serialize)]
+pub struct Inputs(serde_json::Map<String, serde_json::Value>);
+
+impl Inputs {
+    /// The file in the run's folder.
+    pub const FILE: &str = "inputs.json";
+
+    /// Adds `flag` (e.g. `"--data"`) with a plain value.
+    pub fn with(mut self, flag: &str, value: impl Serialize) -> Self {
+        let value = serde_json::to_value(value).expect("argument values serialize");
+        self.0.insert(flag.into(), value);
+        self
+    }
+
+    /// Adds `flag` with a path (or a name such as `synthetic` that is not a file), absolute
+    /// when it exists.
+    pub fn with_path(self, flag: &str, path: Option<&Path>) -> Self {
+        let value = path.map(|path| {
+            std::fs::canonicalize(path)
+                .unwrap_or_else(|_| path.to_path_buf())
+                .display()
+                .to_string()
+        });
+        self.with(flag, value)
+    }
+
+    /// Fails, naming the first differing flag, when `recorded` (a run's `inputs.json`) holds
+    /// other values. Runs from before `inputs.json` existed are not checked.
+    fn check_against(&self, recorded: &Path) -> Result<()> {
+        let Ok(text) = std::fs::read_to_string(recorded) else {
+            return Ok(());
+        };
+        let saved: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a JSON object", recorded.display()))?;
+        let null = serde_json::Value::Null;
+        let mut flags: Vec<&String> = saved.keys().chain(self.0.keys()).collect();
+        flags.sort();
+        flags.dedup();
+        for flag in flags {
+            let (was, now) = (
+                saved.get(flag).unwrap_or(&null),
+                self.0.get(flag).unwrap_or(&null),
+            );
+            if was != now {
+                bail!(
+                    "--resume: `{flag}` was {was} when the run in {} started and is {now} now (see its {}); resuming on other data would silently change the results",
+                    recorded.parent().unwrap_or(Path::new(".")).display(),
+                    Self::FILE
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A metric's value for each epoch `1..=epochs` of `split` (`"train"` or `"valid"`), read back

@@ -31,7 +31,7 @@ use simclr::{OptimizerKind, SimClr, SimclrConfig};
 use crate::artifacts::RunDir;
 use crate::backend::{self, InferenceBackend, TrainBackend};
 use crate::config_file;
-use crate::harness::{self, HarnessOptions, OnNonFinite};
+use crate::harness::{self, HarnessOptions, Inputs, OnNonFinite};
 use contrastive_core::atomic_save::run_recorder;
 
 /// SimCLR jobs.
@@ -412,9 +412,22 @@ fn train_command(args: TrainArgs) -> Result<()> {
     config.validate()?;
     let device = backend::device(args.device)?;
     let run = RunDir::create(&args.artifacts)?;
-    let resume_from =
-        harness::resume_epoch(args.resume, run.path(), &config, &SimclrConfig::new())?;
+    let inputs = Inputs::default()
+        .with_path("--data", Some(Path::new(&args.data.data)))
+        .with(
+            "--synthetic-images",
+            (args.data.data == "synthetic").then_some(args.data.synthetic_images),
+        )
+        .with("--skip-corrupt", args.data.skip_corrupt);
+    let resume_from = harness::resume_epoch(
+        args.resume,
+        run.path(),
+        &config,
+        &SimclrConfig::new(),
+        &inputs,
+    )?;
     run.write_json("config.json", &config)?;
+    run.write_json(Inputs::FILE, &inputs)?;
     let images = load_data(&args.data, config.seed)?;
     let control = RunControl {
         resume_from,

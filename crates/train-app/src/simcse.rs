@@ -33,7 +33,7 @@ use simcse::{Mode, Pooler, SimCse, SimcseConfig, SimcseModelConfig};
 use crate::artifacts::RunDir;
 use crate::backend::{self, InferenceBackend, TrainBackend};
 use crate::config_file;
-use crate::harness::{self, HarnessOptions, OnNonFinite};
+use crate::harness::{self, HarnessOptions, Inputs, OnNonFinite};
 use contrastive_core::atomic_save::run_recorder;
 
 #[derive(Subcommand)]
@@ -378,8 +378,17 @@ fn load_examples(config: &SimcseConfig, data: &Path) -> Result<(ExampleDataset, 
 fn train_command(args: TrainArgs) -> Result<()> {
     let config = resolve_config(&args)?;
     let device = backend::device(args.device)?;
-    let resume_from =
-        harness::resume_epoch(args.resume, &args.artifacts, &config, &SimcseConfig::new())?;
+    let inputs = Inputs::default()
+        .with_path("--model", Some(&args.model))
+        .with_path("--data", Some(&args.data))
+        .with_path("--sts", args.sts.as_deref());
+    let resume_from = harness::resume_epoch(
+        args.resume,
+        &args.artifacts,
+        &config,
+        &SimcseConfig::new(),
+        &inputs,
+    )?;
     // Every input is read and checked before the run's folder is touched.
     let sets = match &args.sts {
         Some(folder) => find_sts_sets(folder)?,
@@ -394,6 +403,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
         .with_context(|| format!("{}", args.model.join("tokenizer.json").display()))?;
     let run = RunDir::create(&args.artifacts)?;
     run.write_json("config.json", &config)?;
+    run.write_json(Inputs::FILE, &inputs)?;
     let base = keep_base_files(&args.model, &run)?;
 
     TrainBackend::seed(&device, config.seed);

@@ -32,7 +32,7 @@ use simvlm::{SimVlm, SimvlmConfig};
 use crate::artifacts::RunDir;
 use crate::backend::{self, InferenceBackend, TrainBackend};
 use crate::config_file;
-use crate::harness::{self, HarnessOptions, OnNonFinite};
+use crate::harness::{self, HarnessOptions, Inputs, OnNonFinite};
 use contrastive_core::atomic_save::run_recorder;
 
 #[derive(Subcommand)]
@@ -234,8 +234,27 @@ fn resolve_config(args: &TrainArgs) -> Result<SimvlmConfig> {
 fn train_command(args: TrainArgs) -> Result<()> {
     let config = resolve_config(&args)?;
     let device = backend::device(args.device)?;
-    let resume_from =
-        harness::resume_epoch(args.resume, &args.artifacts, &config, &SimvlmConfig::new())?;
+    let synthetic = args.data.data == "synthetic";
+    let inputs = Inputs::default()
+        .with_path("--data", Some(Path::new(&args.data.data)))
+        .with(
+            "--train-split",
+            (!synthetic).then_some(&args.data.train_split),
+        )
+        .with(
+            "--synthetic-images",
+            synthetic.then_some(args.data.synthetic_images),
+        )
+        .with_path("--text-corpus", args.text_corpus.as_deref())
+        .with_path("--stem-from", args.stem_from.as_deref())
+        .with_path("--tokenizer", args.tokenizer.as_deref());
+    let resume_from = harness::resume_epoch(
+        args.resume,
+        &args.artifacts,
+        &config,
+        &SimvlmConfig::new(),
+        &inputs,
+    )?;
     let splits = load_splits(&args.data, config.model.image_size, config.seed)?;
     let texts = match &args.text_corpus {
         Some(path) => read_lines(path)?,
@@ -251,6 +270,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
     };
     let run = RunDir::create(&args.artifacts)?;
     run.write_json("config.json", &config)?;
+    run.write_json(Inputs::FILE, &inputs)?;
     tokenizer.save(&run.path().join("tokenizer.json"))?;
 
     TrainBackend::seed(&device, config.seed);

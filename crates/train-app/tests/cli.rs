@@ -69,6 +69,19 @@ fn simclr_trains_writes_artifacts_and_resumes() {
     let changed = train_app(&[&common[..], &["--epochs", "1", "--resume", "--seed", "7"]].concat());
     assert_eq!(changed.status.code(), Some(1));
     assert!(stderr(&changed).contains("`seed`"), "{}", stderr(&changed));
+    // So is resuming on other data: the data arguments are kept in inputs.json.
+    let more_images: Vec<&str> = common
+        .iter()
+        .map(|&arg| if arg == "8" { "16" } else { arg })
+        .collect();
+    let other_data = train_app(&[&more_images[..], &["--epochs", "1", "--resume"]].concat());
+    assert_eq!(other_data.status.code(), Some(1));
+    assert!(
+        stderr(&other_data).contains("`--synthetic-images` was 8")
+            && stderr(&other_data).contains("is 16"),
+        "{}",
+        stderr(&other_data)
+    );
     let resumed = train_app(&[&common[..], &["--epochs", "1", "--resume"]].concat());
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     std::fs::remove_dir_all(dir).ok();

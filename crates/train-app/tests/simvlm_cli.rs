@@ -107,6 +107,20 @@ two children play in the park
         summary["evaluation"]["held-out"]["vqa_accuracy"],
         "eval of the saved run reproduces the numbers at the end of training"
     );
+    // Resuming without the text corpus would train on other data: refused, naming the flag.
+    let out = train_app(&[
+        "simvlm",
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--synthetic-images",
+        "40",
+        "--artifacts",
+        run_arg,
+        "--resume",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("`--text-corpus`"), "{}", stderr(&out));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
