@@ -20,6 +20,10 @@ pub trait EpochDataset<I>: Send + Sync {
     fn get(&self, index: usize, epoch: u64) -> Option<I>;
     /// Items in one pass.
     fn len(&self) -> usize;
+    /// Whether a pass has no items.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Serves an [`EpochDataset`] to burn's data loaders, optionally in a fresh random order every

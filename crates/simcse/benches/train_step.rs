@@ -82,12 +82,15 @@ fn embed_step_times<B: Backend>() -> Vec<f64> {
     })
 }
 
+/// Step times of one case on the named backend.
+type StepTimes = fn(&str) -> Vec<f64>;
+
 fn main() {
     contrastive_core::allocator::keep_freed_memory();
     let arch = format!("MiniLM-L6 shape (6 layers, 384 wide, 12 heads, FFN 1536, vocab 30522), random weights, {BATCH} x {LEN} tokens, cls pooler + MLP");
     for backend in bench::backends(&["ndarray", "flex"]) {
         type Nd = NdArray;
-        let cases: [(&str, &str, fn(&str) -> Vec<f64>); 2] = [
+        let cases: [(&str, &str, StepTimes); 2] = [
             (
                 "simcse_minilm_b64",
                 "unsupervised step, 2B sequences, AdamW",

@@ -645,7 +645,7 @@ pub(crate) mod model_tests {
         };
         let mut mixed = batch::<NdArray>(0);
         mixed.image_rows = Some(ints(&[&[1], &[0]]));
-        let row = |t: &Tensor<NdArray, 2, Int>| t.clone().slice([1..2]);
+        let row = |t: &Tensor<NdArray, 2, Int>| t.clone().slice(1..2);
         let text_only = PrefixBatch {
             images: None,
             image_rows: None,
@@ -657,13 +657,13 @@ pub(crate) mod model_tests {
             labels: row(&mixed.labels),
             noise_seed: 0,
         };
-        let from_mixed = logits(&mixed).slice([1..2]);
+        let from_mixed = logits(&mixed).slice(1..2);
         let alone = logits(&text_only);
         let difference = (from_mixed.clone() - alone).abs().max().into_scalar();
         assert!(difference < 1e-5, "text-only row differs by {difference}");
         // The image row still sees its image: without the mask row 0 would be unchanged too,
         // so check the mask really switched something off in row 1.
-        let unmasked = logits(&batch::<NdArray>(0)).slice([1..2]);
+        let unmasked = logits(&batch::<NdArray>(0)).slice(1..2);
         let effect = (unmasked - from_mixed).abs().max().into_scalar();
         assert!(
             effect > 1e-4,
