@@ -97,9 +97,10 @@ impl<B: Backend, R: FileRecorder<B>> FileRecorder<B> for AtomicRecorder<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::NdArray;
+    use crate::test_backend::TestBackend;
     use burn::module::Module;
     use burn::nn::{Linear, LinearConfig};
+    use burn::tensor::Tolerance;
 
     #[test]
     fn saves_replace_the_file_whole_and_leave_no_staging_file() {
@@ -107,8 +108,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let device = Default::default();
         let recorder = run_recorder();
-        let first: Linear<NdArray> = LinearConfig::new(3, 2).init(&device);
-        let second: Linear<NdArray> = LinearConfig::new(3, 2).init(&device);
+        let first: Linear<TestBackend> = LinearConfig::new(3, 2).init(&device);
+        let second: Linear<TestBackend> = LinearConfig::new(3, 2).init(&device);
         // Parameters initialise lazily: read the values before saving so they are the ones saved.
         let expected = second.weight.val().into_data();
         first.save_file(dir.join("model-1"), &recorder).unwrap();
@@ -119,11 +120,16 @@ mod tests {
             .collect();
         assert_eq!(names, vec!["model-1.mpk".to_string()]);
         let loaded = LinearConfig::new(3, 2)
-            .init::<NdArray>(&device)
+            .init::<TestBackend>(&device)
             .load_file(dir.join("model-1"), &recorder, &device)
             .unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(loaded.weight.val().into_data(), expected);
+        // Stored as f32 (full precision), read back into this crate's f64 test backend.
+        loaded
+            .weight
+            .val()
+            .into_data()
+            .assert_approx_eq::<f64>(&expected, Tolerance::absolute(1e-6));
     }
 
     #[test]
