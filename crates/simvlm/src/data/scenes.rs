@@ -92,11 +92,9 @@ impl Scene {
                     // Apex up: the half-width grows linearly from the top to the base.
                     _ => dy >= -radius && dy <= radius && dx.abs() <= (dy + radius) * 0.5,
                 };
-                // Darker than every colour's weakest channel (0.1), so that each shape shows in
-                // all three channels and shape features need not be learnt per colour.
-                let noise: f32 = rng.random_range(0.0..0.06);
+                let noise: f32 = rng.random_range(0.0..0.12);
                 for c in 0..3 {
-                    let value = if inside { colour[c] } else { noise };
+                    let value = if inside { colour[c] } else { 0.15 + noise };
                     pixels[c * size * size + y * size + x] = value * 2.0 - 1.0;
                 }
             }
