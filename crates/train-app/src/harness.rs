@@ -314,22 +314,15 @@ impl Inputs {
         };
         let saved: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
             .with_context(|| format!("{}: not a JSON object", recorded.display()))?;
-        let null = serde_json::Value::Null;
-        let mut flags: Vec<&String> = saved.keys().chain(self.0.keys()).collect();
-        flags.sort();
-        flags.dedup();
-        for flag in flags {
-            let (was, now) = (
-                saved.get(flag).unwrap_or(&null),
-                self.0.get(flag).unwrap_or(&null),
+        if let Some(flag) = config_file::first_difference(&saved, &self.0)? {
+            let null = serde_json::Value::Null;
+            bail!(
+                "--resume: `{flag}` was {} when the run in {} started and is {} now (see its {}); resuming on other data would silently change the results",
+                saved.get(&flag).unwrap_or(&null),
+                recorded.parent().unwrap_or(Path::new(".")).display(),
+                self.0.get(&flag).unwrap_or(&null),
+                Self::FILE
             );
-            if was != now {
-                bail!(
-                    "--resume: `{flag}` was {was} when the run in {} started and is {now} now (see its {}); resuming on other data would silently change the results",
-                    recorded.parent().unwrap_or(Path::new(".")).display(),
-                    Self::FILE
-                );
-            }
         }
         Ok(())
     }
