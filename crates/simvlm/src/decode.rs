@@ -234,7 +234,7 @@ mod tests {
     #[test]
     fn beam_width_one_equals_greedy_and_wider_beams_score_at_least_as_well() {
         let device = Default::default();
-        let (_, data) = scenes::generate(2, 16, false, 3);
+        let (_, data) = scenes::generate(2, 16, scenes::HeldOutPair::default(), false, 3);
         let texts: Vec<String> = data.captions.iter().flatten().cloned().collect();
         let tokenizer = CaptionTokenizer::train(&texts, 50).unwrap();
         let model = tiny_config()

@@ -12,6 +12,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Device;
 use burn::train::metric::LearningRateMetric;
 use burn::train::{Learner, SupervisedTraining};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
 use contrastive_core::epochs::{EpochDataset, EpochOrder};
 use contrastive_core::nn::ResNet;
@@ -23,7 +24,7 @@ use simclr::SimclrConfig;
 use simvlm::caption_metrics::{corpus_bleu4, corpus_cider_d, words};
 use simvlm::data::batcher::{PrefixBatcher, PrefixLmDataset};
 use simvlm::data::captions::{load_image, read_captions};
-use simvlm::data::scenes;
+use simvlm::data::scenes::{self, HeldOutPair};
 use simvlm::data::{CaptionedImages, Pixels};
 use simvlm::decode::{generate_beam, generate_greedy};
 use simvlm::tokenizer::CaptionTokenizer;
@@ -51,7 +52,7 @@ pub enum SimvlmJob {
 
 #[derive(Args, Clone)]
 pub struct DataArgs {
-    /// `synthetic` (generated scenes with held-out colour–shape combinations) or a captions TSV
+    /// `synthetic` (generated scenes with held-out attribute combinations) or a captions TSV
     /// (`image`, `caption` and a split column, as in Flickr8k's `captions.tsv`).
     #[arg(long, default_value = "synthetic")]
     data: String,
@@ -64,6 +65,15 @@ pub struct DataArgs {
     /// Generated training scenes (test scenes: a tenth as many, held-in and held-out each).
     #[arg(long, default_value_t = 3000)]
     synthetic_images: usize,
+    /// Which two scene attributes have combinations never shown in training (`colour-position`:
+    /// no blue shape top left, no yellow bottom right, no red top right). The "held-out" test
+    /// scenes show only those combinations.
+    #[arg(
+        long,
+        default_value = "colour-position",
+        value_parser = PossibleValuesParser::new(HeldOutPair::NAMES).try_map(|name| name.parse::<HeldOutPair>())
+    )]
+    held_out: HeldOutPair,
 }
 
 #[derive(Args)]
@@ -177,9 +187,10 @@ struct Splits {
 fn load_splits(args: &DataArgs, size: usize, seed: u64) -> Result<Splits> {
     if args.data == "synthetic" {
         let test = (args.synthetic_images / 10).max(10);
-        let (_, train) = scenes::generate(args.synthetic_images, size, false, seed);
-        let (_, held_in) = scenes::generate(test, size, false, seed ^ 0x7E57);
-        let (_, held_out) = scenes::generate(test, size, true, seed ^ 0x0DD);
+        let pair = args.held_out;
+        let (_, train) = scenes::generate(args.synthetic_images, size, pair, false, seed);
+        let (_, held_in) = scenes::generate(test, size, pair, false, seed ^ 0x7E57);
+        let (_, held_out) = scenes::generate(test, size, pair, true, seed ^ 0x0DD);
         return Ok(Splits {
             train: Arc::new(train),
             eval: vec![("held-in".into(), held_in), ("held-out".into(), held_out)],
@@ -244,6 +255,10 @@ fn train_command(args: TrainArgs) -> Result<()> {
         .with(
             "--synthetic-images",
             synthetic.then_some(args.data.synthetic_images),
+        )
+        .with(
+            "--held-out",
+            synthetic.then(|| args.data.held_out.to_string()),
         )
         .with_path("--text-corpus", args.text_corpus.as_deref())
         .with_path("--stem-from", args.stem_from.as_deref())
@@ -347,6 +362,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
         "task": "simvlm.train",
         "backend": backend::NAME,
         "data": args.data.data,
+        "held_out": synthetic.then(|| args.data.held_out.to_string()),
         "train_images": splits.train.len(),
         "train_examples": train_examples,
         "text_corpus": args.text_corpus,
@@ -575,7 +591,13 @@ fn eval_command(args: EvalArgs) -> Result<()> {
     let evaluation = evaluate(&model, &tokenizer, &config, &splits, &device);
     println!(
         "{}",
-        json!({"task": "simvlm.eval", "checkpoint": args.checkpoint, "data": args.data.data, "evaluation": evaluation})
+        json!({
+            "task": "simvlm.eval",
+            "checkpoint": args.checkpoint,
+            "data": args.data.data,
+            "held_out": (args.data.data == "synthetic").then(|| args.data.held_out.to_string()),
+            "evaluation": evaluation,
+        })
     );
     Ok(())
 }

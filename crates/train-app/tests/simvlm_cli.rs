@@ -33,21 +33,24 @@ two children play in the park
 ",
     )
     .unwrap();
-    let out = train_app(&[
-        "simvlm",
-        "train",
-        "--config",
-        config.to_str().unwrap(),
-        "--synthetic-images",
-        "40",
-        "--text-corpus",
-        corpus.to_str().unwrap(),
-        "--artifacts",
-        run_arg,
-    ]);
+    let config_arg = config.to_str().unwrap();
+    let corpus_arg = corpus.to_str().unwrap();
+    let train = |more: &[&str]| {
+        let base = [
+            "simvlm",
+            "train",
+            "--config",
+            config_arg,
+            "--synthetic-images",
+            "40",
+        ];
+        train_app(&[&base, more, &["--artifacts", run_arg]].concat())
+    };
+    let out = train(&["--text-corpus", corpus_arg]);
     assert!(out.status.success(), "{}", stderr(&out));
     let summary = last_json(&out);
     assert_eq!(summary["task"], "simvlm.train");
+    assert_eq!(summary["held_out"], "colour-position");
     assert_eq!(summary["text_lines"], 2);
     assert_eq!(summary["train_examples"], 40 * 5 + 2);
     for split in ["held-in", "held-out"] {
@@ -102,25 +105,31 @@ two children play in the park
         "40",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(last_json(&out)["held_out"], "colour-position");
     assert_eq!(
         last_json(&out)["evaluation"]["held-out"]["vqa_accuracy"],
         summary["evaluation"]["held-out"]["vqa_accuracy"],
         "eval of the saved run reproduces the numbers at the end of training"
     );
-    // Resuming without the text corpus would train on other data: refused, naming the flag.
-    let out = train_app(&[
-        "simvlm",
-        "train",
-        "--config",
-        config.to_str().unwrap(),
-        "--synthetic-images",
-        "40",
-        "--artifacts",
-        run_arg,
-        "--resume",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("`--text-corpus`"), "{}", stderr(&out));
+    // Resuming without the text corpus, or with other held-out combinations, would train on
+    // other data: refused, naming the flag.
+    for (more, flag) in [
+        (vec!["--resume"], "`--text-corpus`"),
+        (
+            vec![
+                "--text-corpus",
+                corpus_arg,
+                "--held-out",
+                "colour-shape",
+                "--resume",
+            ],
+            "`--held-out`",
+        ),
+    ] {
+        let out = train(&more);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains(flag), "{}", stderr(&out));
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

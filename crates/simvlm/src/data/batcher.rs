@@ -280,7 +280,7 @@ mod tests {
 
     #[test]
     fn captions_split_into_prefix_and_nonempty_target_and_questions_keep_answers() {
-        let (_, data) = scenes::generate(4, 8, false, 0);
+        let (_, data) = scenes::generate(4, 8, scenes::HeldOutPair::default(), false, 0);
         let texts: Vec<String> = data
             .captions
             .iter()
@@ -359,7 +359,7 @@ mod tests {
 
     #[test]
     fn text_only_examples_split_at_random_and_batch_beside_image_examples() {
-        let (_, data) = scenes::generate(2, 8, false, 0);
+        let (_, data) = scenes::generate(2, 8, scenes::HeldOutPair::default(), false, 0);
         let texts = vec!["the quick brown fox jumps over the lazy dog".to_string()];
         let tokenizer =
             CaptionTokenizer::train(&[texts.clone(), data.captions.concat()].concat(), 100)
