@@ -306,14 +306,31 @@ impl Inputs {
         self.with(flag, value)
     }
 
+    /// The value `flag` had when the run in `run_dir` started, when its `inputs.json` records
+    /// one: commands on a finished run use it as their default.
+    pub fn recorded(run_dir: &Path, flag: &str) -> Result<Option<serde_json::Value>> {
+        let saved = Self::read(&run_dir.join(Self::FILE))?;
+        Ok(saved
+            .and_then(|mut saved| saved.remove(flag))
+            .filter(|value| !value.is_null()))
+    }
+
+    /// A run's `inputs.json`; `None` for runs from before it existed.
+    fn read(path: &Path) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return Ok(None);
+        };
+        let saved = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a JSON object", path.display()))?;
+        Ok(Some(saved))
+    }
+
     /// Fails, naming the first differing flag, when `recorded` (a run's `inputs.json`) holds
     /// other values. Runs from before `inputs.json` existed are not checked.
     fn check_against(&self, recorded: &Path) -> Result<()> {
-        let Ok(text) = std::fs::read_to_string(recorded) else {
+        let Some(saved) = Self::read(recorded)? else {
             return Ok(());
         };
-        let saved: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a JSON object", recorded.display()))?;
         if let Some(flag) = config_file::first_difference(&saved, &self.0)? {
             let null = serde_json::Value::Null;
             bail!(

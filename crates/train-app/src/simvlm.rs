@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::module::Module;
 use burn::optim::AdamWConfig;
@@ -67,13 +67,13 @@ pub struct DataArgs {
     synthetic_images: usize,
     /// Which two scene attributes have combinations never shown in training (`colour-position`:
     /// no blue shape top left, no yellow bottom right, no red top right). The "held-out" test
-    /// scenes show only those combinations.
+    /// scenes show only those combinations. Default: `colour-position` for `train`, the run's
+    /// own for `eval`.
     #[arg(
         long,
-        default_value = "colour-position",
         value_parser = PossibleValuesParser::new(HeldOutPair::NAMES).try_map(|name| name.parse::<HeldOutPair>())
     )]
-    held_out: HeldOutPair,
+    held_out: Option<HeldOutPair>,
 }
 
 #[derive(Args)]
@@ -184,10 +184,22 @@ struct Splits {
     eval: Vec<(String, CaptionedImages)>,
 }
 
-fn load_splits(args: &DataArgs, size: usize, seed: u64) -> Result<Splits> {
+/// Which combinations the scenes of `run_dir` (a finished `simvlm train` run) held out: the
+/// ones recorded in its `inputs.json`, or the default for runs without one.
+fn recorded_held_out(run_dir: &Path) -> Result<HeldOutPair> {
+    let Some(value) = Inputs::recorded(run_dir, "--held-out")? else {
+        return Ok(HeldOutPair::default());
+    };
+    value
+        .as_str()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|error: String| anyhow!("{}: {error}", run_dir.join(Inputs::FILE).display()))
+}
+
+fn load_splits(args: &DataArgs, pair: HeldOutPair, size: usize, seed: u64) -> Result<Splits> {
     if args.data == "synthetic" {
         let test = (args.synthetic_images / 10).max(10);
-        let pair = args.held_out;
         let (_, train) = scenes::generate(args.synthetic_images, size, pair, false, seed);
         let (_, held_in) = scenes::generate(test, size, pair, false, seed ^ 0x7E57);
         let (_, held_out) = scenes::generate(test, size, pair, true, seed ^ 0x0DD);
@@ -246,6 +258,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
     let config = resolve_config(&args)?;
     let device = backend::device(args.device)?;
     let synthetic = args.data.data == "synthetic";
+    let held_out = args.data.held_out.unwrap_or_default();
     let inputs = Inputs::default()
         .with_path("--data", Some(Path::new(&args.data.data)))
         .with(
@@ -256,10 +269,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
             "--synthetic-images",
             synthetic.then_some(args.data.synthetic_images),
         )
-        .with(
-            "--held-out",
-            synthetic.then(|| args.data.held_out.to_string()),
-        )
+        .with("--held-out", synthetic.then(|| held_out.to_string()))
         .with_path("--text-corpus", args.text_corpus.as_deref())
         .with_path("--stem-from", args.stem_from.as_deref())
         .with_path("--tokenizer", args.tokenizer.as_deref());
@@ -270,7 +280,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
         &SimvlmConfig::new(),
         &inputs,
     )?;
-    let splits = load_splits(&args.data, config.model.image_size, config.seed)?;
+    let splits = load_splits(&args.data, held_out, config.model.image_size, config.seed)?;
     let texts = match &args.text_corpus {
         Some(path) => read_lines(path)?,
         None => Vec::new(),
@@ -362,7 +372,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
         "task": "simvlm.train",
         "backend": backend::NAME,
         "data": args.data.data,
-        "held_out": synthetic.then(|| args.data.held_out.to_string()),
+        "held_out": synthetic.then(|| held_out.to_string()),
         "train_images": splits.train.len(),
         "train_examples": train_examples,
         "text_corpus": args.text_corpus,
@@ -587,7 +597,11 @@ fn ask_command(args: AskArgs) -> Result<()> {
 fn eval_command(args: EvalArgs) -> Result<()> {
     let device = backend::device(0)?;
     let (config, tokenizer, model) = load_run(&args.checkpoint, &device)?;
-    let splits = load_splits(&args.data, config.model.image_size, config.seed)?;
+    let held_out = match args.data.held_out {
+        Some(pair) => pair,
+        None => recorded_held_out(&args.checkpoint)?,
+    };
+    let splits = load_splits(&args.data, held_out, config.model.image_size, config.seed)?;
     let evaluation = evaluate(&model, &tokenizer, &config, &splits, &device);
     println!(
         "{}",
@@ -595,7 +609,7 @@ fn eval_command(args: EvalArgs) -> Result<()> {
             "task": "simvlm.eval",
             "checkpoint": args.checkpoint,
             "data": args.data.data,
-            "held_out": (args.data.data == "synthetic").then(|| args.data.held_out.to_string()),
+            "held_out": (args.data.data == "synthetic").then(|| held_out.to_string()),
             "evaluation": evaluation,
         })
     );

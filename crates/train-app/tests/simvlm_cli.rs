@@ -130,6 +130,40 @@ two children play in the park
         assert_eq!(out.status.code(), Some(1));
         assert!(stderr(&out).contains(flag), "{}", stderr(&out));
     }
+    // `eval` holds out what the run held out, as its inputs.json records it.
+    let inputs = run.join("inputs.json");
+    let recorded = std::fs::read_to_string(&inputs).unwrap();
+    assert!(recorded.contains("\"colour-position\""), "{recorded}");
+    let eval = || {
+        train_app(&[
+            "simvlm",
+            "eval",
+            "--checkpoint",
+            run_arg,
+            "--synthetic-images",
+            "40",
+        ])
+    };
+    std::fs::write(
+        &inputs,
+        recorded.replace("\"colour-position\"", "\"shape-position\""),
+    )
+    .unwrap();
+    let out = eval();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(last_json(&out)["held_out"], "shape-position");
+    std::fs::write(
+        &inputs,
+        recorded.replace("\"colour-position\"", "\"size-colour\""),
+    )
+    .unwrap();
+    let out = eval();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("inputs.json") && stderr(&out).contains("size-colour"),
+        "{}",
+        stderr(&out)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
