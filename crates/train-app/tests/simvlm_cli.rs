@@ -96,14 +96,17 @@ two children play in the park
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(last_json(&out)["answer"].is_string());
-    let out = train_app(&[
-        "simvlm",
-        "eval",
-        "--checkpoint",
-        run_arg,
-        "--synthetic-images",
-        "40",
-    ]);
+    let eval = || {
+        train_app(&[
+            "simvlm",
+            "eval",
+            "--checkpoint",
+            run_arg,
+            "--synthetic-images",
+            "40",
+        ])
+    };
+    let out = eval();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(last_json(&out)["held_out"], "colour-position");
     assert_eq!(
@@ -134,16 +137,6 @@ two children play in the park
     let inputs = run.join("inputs.json");
     let recorded = std::fs::read_to_string(&inputs).unwrap();
     assert!(recorded.contains("\"colour-position\""), "{recorded}");
-    let eval = || {
-        train_app(&[
-            "simvlm",
-            "eval",
-            "--checkpoint",
-            run_arg,
-            "--synthetic-images",
-            "40",
-        ])
-    };
     std::fs::write(
         &inputs,
         recorded.replace("\"colour-position\"", "\"shape-position\""),
