@@ -71,7 +71,7 @@ pub struct DataArgs {
     /// own for `eval`.
     #[arg(
         long,
-        value_parser = PossibleValuesParser::new(HeldOutPair::NAMES).try_map(|name| name.parse::<HeldOutPair>())
+        value_parser = PossibleValuesParser::new(HeldOutPair::ALL.map(HeldOutPair::name)).try_map(|name| name.parse::<HeldOutPair>())
     )]
     held_out: Option<HeldOutPair>,
 }
@@ -177,6 +177,12 @@ pub fn run(job: SimvlmJob) -> Result<()> {
     }
 }
 
+impl DataArgs {
+    fn synthetic(&self) -> bool {
+        self.data == "synthetic"
+    }
+}
+
 /// Training and evaluation data of a job.
 struct Splits {
     train: Arc<CaptionedImages>,
@@ -198,7 +204,7 @@ fn recorded_held_out(run_dir: &Path) -> Result<HeldOutPair> {
 }
 
 fn load_splits(args: &DataArgs, pair: HeldOutPair, size: usize, seed: u64) -> Result<Splits> {
-    if args.data == "synthetic" {
+    if args.synthetic() {
         let test = (args.synthetic_images / 10).max(10);
         let (_, train) = scenes::generate(args.synthetic_images, size, pair, false, seed);
         let (_, held_in) = scenes::generate(test, size, pair, false, seed ^ 0x7E57);
@@ -257,7 +263,7 @@ fn resolve_config(args: &TrainArgs) -> Result<SimvlmConfig> {
 fn train_command(args: TrainArgs) -> Result<()> {
     let config = resolve_config(&args)?;
     let device = backend::device(args.device)?;
-    let synthetic = args.data.data == "synthetic";
+    let synthetic = args.data.synthetic();
     let held_out = args.data.held_out.unwrap_or_default();
     let inputs = Inputs::default()
         .with_path("--data", Some(Path::new(&args.data.data)))
@@ -609,7 +615,7 @@ fn eval_command(args: EvalArgs) -> Result<()> {
             "task": "simvlm.eval",
             "checkpoint": args.checkpoint,
             "data": args.data.data,
-            "held_out": (args.data.data == "synthetic").then(|| held_out.to_string()),
+            "held_out": args.data.synthetic().then(|| held_out.to_string()),
             "evaluation": evaluation,
         })
     );

@@ -38,13 +38,21 @@ pub enum HeldOutPair {
 }
 
 impl HeldOutPair {
-    /// Every pair, by its command-line name.
-    pub const NAMES: [&str; 3] = ["colour-position", "colour-shape", "shape-position"];
-    const ALL: [HeldOutPair; 3] = [
+    /// Every pair.
+    pub const ALL: [HeldOutPair; 3] = [
         HeldOutPair::ColourPosition,
         HeldOutPair::ColourShape,
         HeldOutPair::ShapePosition,
     ];
+
+    /// The pair's command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            HeldOutPair::ColourPosition => "colour-position",
+            HeldOutPair::ColourShape => "colour-shape",
+            HeldOutPair::ShapePosition => "shape-position",
+        }
+    }
 
     /// The combinations never seen in training, as they read in a caption. Each attribute value
     /// is held out at most once, so it is still seen with most values of the other attribute.
@@ -71,11 +79,7 @@ impl HeldOutPair {
 
 impl fmt::Display for HeldOutPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            HeldOutPair::ColourPosition => "colour-position",
-            HeldOutPair::ColourShape => "colour-shape",
-            HeldOutPair::ShapePosition => "shape-position",
-        })
+        f.write_str(self.name())
     }
 }
 
@@ -85,11 +89,11 @@ impl FromStr for HeldOutPair {
     fn from_str(name: &str) -> Result<Self, Self::Err> {
         Self::ALL
             .into_iter()
-            .find(|pair| pair.to_string() == name)
+            .find(|pair| pair.name() == name)
             .ok_or_else(|| {
                 format!(
                     "unknown held-out pair `{name}`; expected one of {:?}",
-                    Self::NAMES
+                    Self::ALL.map(Self::name)
                 )
             })
     }
@@ -234,9 +238,9 @@ mod tests {
 
     #[test]
     fn held_out_combinations_never_appear_in_held_in_data() {
-        for name in HeldOutPair::NAMES {
-            let pair: HeldOutPair = name.parse().unwrap();
-            assert_eq!(pair.to_string(), name);
+        for pair in HeldOutPair::ALL {
+            let name = pair.to_string();
+            assert_eq!(name.parse::<HeldOutPair>(), Ok(pair));
             let names_a_held_out_combination = |caption: &str| {
                 pair.combinations()
                     .iter()
