@@ -6,7 +6,7 @@
 use std::process::Command;
 
 use burn::backend::NdArray;
-use contrastive_core::text::TextTokenizer;
+use contrastive_core::run::text::TextTokenizer;
 use contrastive_tests::{assert_all_close, shared_dir};
 use simcse::export::write_hf_directory;
 use simcse::loader::load_bert_with_pooler;

@@ -7,8 +7,8 @@
 
 use burn::backend::{NdArray, Wgpu};
 use burn::tensor::backend::Backend;
+use contrastive_core::run::text::TextTokenizer;
 use contrastive_core::similarity::l2_normalize;
-use contrastive_core::text::TextTokenizer;
 use contrastive_tests::{assert_all_close, load_fixture, shared_dir, values};
 use safetensors::SafeTensors;
 use simcse::export::write_hf_directory;

@@ -39,6 +39,47 @@ pub fn check_temperature(temperature: f64) -> Result<(), ContrastiveError> {
     }
 }
 
+/// Checks that every `(key, value)` is finite and positive, naming the first that is not.
+pub fn check_positive(values: &[(&'static str, f64)]) -> Result<(), ContrastiveError> {
+    match values
+        .iter()
+        .find(|(_, value)| !(value.is_finite() && *value > 0.0))
+    {
+        Some(&(key, value)) => Err(ContrastiveError::InvalidValue {
+            key,
+            value,
+            expected: "> 0",
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Checks that `value` is a finite number ≥ 0 (a weight decay, say).
+pub fn check_non_negative(key: &'static str, value: f64) -> Result<(), ContrastiveError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(ContrastiveError::InvalidValue {
+            key,
+            value,
+            expected: ">= 0",
+        })
+    }
+}
+
+/// Checks that `p` is a dropout probability, in [0, 1).
+pub fn check_dropout(key: &'static str, p: f64) -> Result<(), ContrastiveError> {
+    if (0.0..1.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(ContrastiveError::InvalidValue {
+            key,
+            value: p,
+            expected: "a probability in [0, 1)",
+        })
+    }
+}
+
 /// Checks that a batch has at least two rows, the minimum for in-batch negatives.
 pub fn check_batch(batch: usize) -> Result<(), ContrastiveError> {
     if batch >= 2 {

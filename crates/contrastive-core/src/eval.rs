@@ -65,9 +65,32 @@ pub struct KnnConfig {
     pub chunk: usize,
 }
 
-/// Top-1 accuracy of a cosine k-NN classifier with temperature-weighted votes
-/// (Wu et al. 2018, as in the SimCLR/MoCo monitors): each test row's class is the argmax of
-/// `Σ_{j ∈ top-k} exp(cos(x, xⱼ)/T) · onehot(yⱼ)`.
+/// The weighted k-NN rule (Wu et al. 2018, as in the SimCLR/MoCo monitors): the class with
+/// the largest `Σ_{j ∈ neighbours} exp(cos(x, xⱼ)/T) · [yⱼ = c]`, ties to the smaller class.
+/// Both [`knn_accuracy`] and the training monitor (`leave_one_out_knn`) classify with it.
+pub fn weighted_vote(
+    neighbours: impl IntoIterator<Item = (f64, i64)>,
+    temperature: f64,
+    num_classes: usize,
+) -> Option<i64> {
+    let mut votes = vec![0.0f64; num_classes];
+    for (cosine, label) in neighbours {
+        if let Some(slot) = usize::try_from(label).ok().and_then(|c| votes.get_mut(c)) {
+            *slot += (cosine / temperature).exp();
+        }
+    }
+    let mut best: Option<(usize, f64)> = None;
+    for (class, vote) in votes.into_iter().enumerate() {
+        if best.is_none_or(|(_, top)| vote > top) {
+            best = Some((class, vote));
+        }
+    }
+    best.map(|(class, _)| class as i64)
+}
+
+/// Top-1 accuracy of the cosine k-NN classifier [`weighted_vote`] over the `k` nearest training
+/// rows. Similarities and the top-k run on the device; only `k` neighbours per test row are
+/// read back to vote.
 pub fn knn_accuracy<B: Backend>(
     train: &LabeledFeatures<B>,
     test: &LabeledFeatures<B>,
@@ -81,26 +104,37 @@ pub fn knn_accuracy<B: Backend>(
     let k = config.k.min(n_train);
     let bank = l2_normalize(train.features.clone()).transpose();
     let queries = l2_normalize(test.features.clone());
-    let mut correct = 0.0;
+    let test_labels = read_back::<B, i64, 1, Int>(test.labels.clone());
+    let mut correct = 0usize;
     for start in (0..n_test).step_by(config.chunk.max(1)) {
         let end = (start + config.chunk.max(1)).min(n_test);
         let rows = end - start;
         let similarity = queries.clone().slice(start..end).matmul(bank.clone());
         let (top, indices) = similarity.topk_with_indices(k, 1);
-        let neighbour_labels = train
-            .labels
-            .clone()
-            .select(0, indices.reshape([rows * k]))
-            .reshape([rows, k]);
-        let votes = neighbour_labels.one_hot::<3>(num_classes).float()
-            * top
-                .div_scalar(config.temperature)
-                .exp()
-                .unsqueeze_dim::<3>(2);
-        let scores = votes.sum_dim(1).reshape([rows, num_classes]);
-        correct += top1(scores, test.labels.clone().slice(start..end)) * rows as f64;
+        let neighbour_labels = train.labels.clone().select(0, indices.reshape([rows * k]));
+        let cosines = read_back::<B, f64, 2, burn::tensor::Float>(top);
+        let labels = read_back::<B, i64, 1, Int>(neighbour_labels);
+        for row in 0..rows {
+            let neighbours = (0..k).map(|j| (cosines[row * k + j], labels[row * k + j]));
+            let predicted = weighted_vote(neighbours, config.temperature, num_classes);
+            correct += usize::from(predicted == Some(test_labels[start + row]));
+        }
     }
-    Ok(correct / n_test as f64)
+    Ok(correct as f64 / n_test as f64)
+}
+
+/// A tensor's values on the host.
+fn read_back<B: Backend, E: burn::tensor::Element, const D: usize, K>(
+    tensor: Tensor<B, D, K>,
+) -> Vec<E>
+where
+    K: burn::tensor::TensorKind<B> + burn::tensor::BasicOps<B>,
+{
+    tensor
+        .into_data()
+        .convert::<E>()
+        .to_vec::<E>()
+        .unwrap_or_default()
 }
 
 /// Configuration of [`linear_probe`].
@@ -212,6 +246,20 @@ mod tests {
             labels: train.labels.clone(),
         };
         assert!(knn_accuracy(&train, &bad, 4, &KnnConfig::new()).is_err());
+    }
+
+    #[test]
+    fn the_weighted_vote_sums_exp_cosine_over_temperature_per_class() {
+        // Class 1 has two neighbours at 0.5 (2·e^5 ≈ 297), class 0 one at 0.9 (e^9 ≈ 8103).
+        let neighbours = [(0.9, 0), (0.5, 1), (0.5, 1)];
+        assert_eq!(weighted_vote(neighbours, 0.1, 2), Some(0));
+        // At T = 1 the two class-1 votes win: 2·e^0.5 ≈ 3.30 > e^0.9 ≈ 2.46.
+        assert_eq!(weighted_vote(neighbours, 1.0, 2), Some(1));
+        // Ties go to the smaller class; labels outside the classes are ignored.
+        assert_eq!(
+            weighted_vote([(0.3, 1), (0.3, 0), (0.9, 7)], 0.1, 2),
+            Some(0)
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! and backward pass of ResNet-18 (CIFAR stem) + 512→512→128 head over 2N views of 32×32,
 //! NT-Xent τ 0.5, and an SGD update (momentum 0.9, weight decay 5e-4). `SIMCLR_BENCH_BATCHES`
 //! (e.g. `16,64`) and `SIMCLR_BENCH_WIDTH` (width multiplier) change the cases; see
-//! `contrastive_core::bench` for backends, case selection and JSON output.
+//! `contrastive_core::run::bench` for backends, case selection and JSON output.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,9 +17,9 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::tensor::backend::AutodiffBackend;
-use contrastive_core::bench::{self, Measurement};
-use contrastive_core::epochs::EpochDataset;
 use contrastive_core::nn::ResNetConfig;
+use contrastive_core::run::bench::{self, Measurement};
+use contrastive_core::run::epochs::EpochDataset;
 use simclr::data::augment::{AugmentConfig, Augmenter};
 use simclr::data::batcher::{ViewPairBatcher, ViewPairDataset};
 use simclr::data::synthetic;
@@ -71,7 +71,7 @@ fn augment_images_per_second() -> f64 {
 }
 
 fn main() {
-    contrastive_core::allocator::keep_freed_memory();
+    contrastive_core::run::allocator::keep_freed_memory();
     let batches: Vec<usize> = std::env::var("SIMCLR_BENCH_BATCHES")
         .ok()
         .map(|v| v.split(',').filter_map(|b| b.trim().parse().ok()).collect())

@@ -1,6 +1,7 @@
 //! SimCLR's configuration, with the paper's CIFAR-10 defaults.
 
 use burn::config::Config;
+use contrastive_core::error::check_positive;
 use contrastive_core::nn::ResNetConfig;
 use contrastive_core::ContrastiveError;
 
@@ -94,21 +95,12 @@ impl SimclrConfig {
                 batch: self.batch_size,
             });
         }
-        let positive = [
+        check_positive(&[
             ("epochs", self.epochs as f64),
             ("augment.size", self.augment.size as f64),
             ("model.projection_dim", self.model.projection_dim as f64),
             ("base_learning_rate", self.base_learning_rate),
-        ];
-        for (key, value) in positive {
-            if !(value.is_finite() && value > 0.0) {
-                return Err(ContrastiveError::InvalidValue {
-                    key,
-                    value,
-                    expected: "> 0",
-                });
-            }
-        }
+        ])?;
         let [lo, hi] = self.augment.crop_scale;
         if !(0.0 < lo && lo <= hi && hi <= 1.0) {
             return Err(ContrastiveError::InvalidValue {

@@ -1,12 +1,9 @@
 //! The SimCLR model: `h = f(x̃)` (ResNet), `z = g(h)` (projection head), NT-Xent on `z`.
 
-use std::sync::Arc;
-
 use burn::module::Module;
 use burn::tensor::{backend::Backend, Tensor};
 use contrastive_core::loss::{ContrastiveOutput, NtXent, NtXentConfig};
 use contrastive_core::nn::{ProjectionHead, ProjectionHeadConfig, ResNet};
-use contrastive_core::train::FiniteGuard;
 use contrastive_core::ContrastiveError;
 
 use crate::config::SimclrModelConfig;
@@ -20,8 +17,6 @@ pub struct SimClr<B: Backend> {
     pub head: ProjectionHead<B>,
     #[module(skip)]
     loss: NtXent,
-    #[module(skip)]
-    finite_guard: Option<Arc<FiniteGuard>>,
 }
 
 impl SimclrModelConfig {
@@ -40,22 +35,11 @@ impl SimclrModelConfig {
             encoder,
             head,
             loss,
-            finite_guard: None,
         })
     }
 }
 
 impl<B: Backend> SimClr<B> {
-    /// Checks every training step's loss and gradients with `guard`.
-    pub fn with_finite_guard(mut self, guard: Arc<FiniteGuard>) -> Self {
-        self.finite_guard = Some(guard);
-        self
-    }
-
-    pub fn finite_guard(&self) -> Option<&FiniteGuard> {
-        self.finite_guard.as_deref()
-    }
-
     /// The representation `h = f(x)`, `[batch, dim]`.
     pub fn representation(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         self.encoder.forward(images)
@@ -80,8 +64,8 @@ mod tests {
     use burn::backend::{Autodiff, NdArray};
     use burn::data::dataloader::batcher::Batcher;
     use burn::optim::{AdamConfig, GradientsParams, Optimizer};
-    use contrastive_core::epochs::EpochDataset;
     use contrastive_core::nn::ResNetConfig;
+    use contrastive_core::run::epochs::EpochDataset;
     use std::sync::Arc;
 
     type B = Autodiff<NdArray>;

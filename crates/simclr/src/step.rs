@@ -1,48 +1,35 @@
-//! burn-train's training and validation steps for [`SimClr`].
+//! What one SimCLR step computes, for the training pipeline's [`MethodStep`].
 
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::train::{InferenceStep, TrainOutput, TrainStep};
+use burn::tensor::backend::Backend;
 use contrastive_core::eval::LabeledFeatures;
-use contrastive_core::train::{guarded_output, ContrastiveStepOutput};
+use contrastive_core::run::train::{ContrastiveStepOutput, MethodStep};
 
 use crate::data::batcher::ViewPairBatch;
 use crate::model::SimClr;
 
-fn step_output<B: Backend>(model: &SimClr<B>, batch: ViewPairBatch<B>) -> ContrastiveStepOutput<B> {
-    let [views, ..] = batch.views.dims();
-    let features = batch.clean.map(|clean| LabeledFeatures {
-        features: model.representation(clean).detach(),
-        labels: batch.labels,
-    });
-    // ViewPairDataset never yields a single-image batch and the config requires batch ≥ 2.
-    let out = model
-        .forward(batch.views)
-        .expect("view-pair batches hold at least two images");
-    ContrastiveStepOutput {
-        loss: out.loss,
-        logits: out.logits,
-        targets: out.targets,
-        items: views,
-        extras: Vec::new(),
-        features,
-    }
-}
-
-impl<B: AutodiffBackend> TrainStep for SimClr<B> {
-    type Input = ViewPairBatch<B>;
+impl<B: Backend> MethodStep<B> for SimClr<B> {
+    type Batch = ViewPairBatch<B>;
     type Output = ContrastiveStepOutput<B>;
 
-    fn step(&self, batch: ViewPairBatch<B>) -> TrainOutput<ContrastiveStepOutput<B>> {
-        let output = step_output(self, batch);
-        guarded_output(self, &output.loss.clone(), self.finite_guard(), output)
-    }
-}
-
-impl<B: Backend> InferenceStep for SimClr<B> {
-    type Input = ViewPairBatch<B>;
-    type Output = ContrastiveStepOutput<B>;
-
-    fn step(&self, batch: ViewPairBatch<B>) -> ContrastiveStepOutput<B> {
-        step_output(self, batch)
+    /// NT-Xent over the batch's view pairs and, for the k-NN monitor, the representations of
+    /// its un-augmented images when the batch carries them.
+    fn step_output(&self, batch: ViewPairBatch<B>, _training: bool) -> ContrastiveStepOutput<B> {
+        let [views, ..] = batch.views.dims();
+        let features = batch.clean.map(|clean| LabeledFeatures {
+            features: self.representation(clean).detach(),
+            labels: batch.labels,
+        });
+        // ViewPairDataset never yields a single-image batch and the config requires batch ≥ 2.
+        let out = self
+            .forward(batch.views)
+            .expect("view-pair batches hold at least two images");
+        ContrastiveStepOutput {
+            loss: out.loss,
+            logits: out.logits,
+            targets: out.targets,
+            items: views,
+            extras: Vec::new(),
+            features,
+        }
     }
 }

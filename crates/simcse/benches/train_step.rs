@@ -4,15 +4,15 @@
 //! sentences per second.
 //!
 //! `cargo bench -p simcse --bench train_step` (or `cargo xtask bench simcse`). The weights are
-//! random: throughput does not depend on them. See `contrastive_core::bench` for backends, case
+//! random: throughput does not depend on them. See `contrastive_core::run::bench` for backends, case
 //! selection and JSON output.
 
 use burn::backend::{Autodiff, Flex, NdArray};
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
-use contrastive_core::bench::{self, Measurement};
-use contrastive_core::text::TokenBatch;
+use contrastive_core::run::bench::{self, Measurement};
+use contrastive_core::run::text::TokenBatch;
 use simcse::{BertConfig, SentenceBatch, SimCse, SimcseModelConfig};
 
 const WARMUP: usize = 2;
@@ -86,7 +86,7 @@ fn embed_step_times<B: Backend>() -> Vec<f64> {
 type StepTimes = fn(&str) -> Vec<f64>;
 
 fn main() {
-    contrastive_core::allocator::keep_freed_memory();
+    contrastive_core::run::allocator::keep_freed_memory();
     let arch = format!("MiniLM-L6 shape (6 layers, 384 wide, 12 heads, FFN 1536, vocab 30522), random weights, {BATCH} x {LEN} tokens, cls pooler + MLP");
     for backend in bench::backends(&["ndarray", "flex"]) {
         type Nd = NdArray;

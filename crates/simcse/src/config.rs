@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use contrastive_core::error::check_temperature;
+use contrastive_core::error::{
+    check_dropout, check_non_negative, check_positive, check_temperature,
+};
 use contrastive_core::optim::LrDecay;
 use contrastive_core::ContrastiveError;
 
@@ -149,37 +151,16 @@ impl SimcseConfig {
                 batch: self.batch_size,
             });
         }
-        let positive = [
+        check_positive(&[
             ("learning_rate", self.learning_rate),
             ("epochs", self.epochs as f64),
             ("max_length", self.max_length as f64),
             ("eval_steps", self.eval_steps as f64),
-        ];
-        for (key, value) in positive {
-            if !(value.is_finite() && value > 0.0) {
-                return Err(ContrastiveError::InvalidValue {
-                    key,
-                    value,
-                    expected: "> 0",
-                });
-            }
-        }
+        ])?;
         if let Some(p) = self.model.dropout {
-            if !(0.0..1.0).contains(&p) {
-                return Err(ContrastiveError::InvalidValue {
-                    key: "model.dropout",
-                    value: p,
-                    expected: "a probability in [0, 1)",
-                });
-            }
+            check_dropout("model.dropout", p)?;
         }
-        if self.weight_decay.is_nan() || self.weight_decay < 0.0 {
-            return Err(ContrastiveError::InvalidValue {
-                key: "weight_decay",
-                value: self.weight_decay,
-                expected: ">= 0",
-            });
-        }
+        check_non_negative("weight_decay", self.weight_decay)?;
         Ok(())
     }
 }

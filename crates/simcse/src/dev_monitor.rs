@@ -6,14 +6,18 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use burn::module::Module;
-use burn::tensor::backend::Backend;
-use contrastive_core::atomic_save::{run_recorder, write_atomically};
-use contrastive_core::text::TextTokenizer;
+use burn::module::{AutodiffModule, Module};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use contrastive_core::run::atomic_save::{run_recorder, write_atomically};
+use contrastive_core::run::text::TextTokenizer;
+use contrastive_core::run::train::StepHook;
 
 use crate::data::sts::StsPair;
 use crate::sentence_model::SimCse;
 use crate::sts_eval::sts_spearman;
+
+/// Name of the STS-B dev Spearman (×100) the monitor reports on the steps that evaluated it.
+pub const DEV_SPEARMAN: &str = "STS-B dev Spearman";
 
 /// Counts training steps and, every `every`, scores the model on the dev pairs.
 pub struct DevMonitor {
@@ -113,18 +117,26 @@ impl DevMonitor {
         write_atomically(&self.best_score_path(), score.as_bytes()).map_err(|e| e.to_string())
     }
 
+    /// Counts a step: its number when the dev set is due.
+    fn count_step(&self) -> Option<usize> {
+        let step = self.steps.fetch_add(1, Ordering::Relaxed) + 1;
+        step.is_multiple_of(self.every).then_some(step)
+    }
+
     /// Counts a step; every `every` steps returns the dev Spearman ρ of `model` (an inference
     /// copy: no dropout) and saves it when it is the best so far.
-    pub fn after_step<B: Backend>(&self, model: &SimCse<B>, device: &B::Device) -> Option<f64> {
-        let step = self.steps.fetch_add(1, Ordering::Relaxed) + 1;
-        if !step.is_multiple_of(self.every) {
-            return None;
-        }
+    pub fn step_with<B: Backend>(&self, model: &SimCse<B>, device: &B::Device) -> Option<f64> {
+        let step = self.count_step()?;
+        Some(self.evaluate(step, model, device))
+    }
+
+    /// Scores `model` at `step`, saving it when it is the best so far.
+    fn evaluate<B: Backend>(&self, step: usize, model: &SimCse<B>, device: &B::Device) -> f64 {
         let rho = match sts_spearman(model, &self.tokenizer, &self.pairs, self.batch_size, device) {
             Ok(rho) => rho,
             Err(e) => {
                 eprintln!("warning: STS-B dev evaluation at step {step} failed: {e}");
-                return Some(f64::NAN);
+                return f64::NAN;
             }
         };
         let mut best = self.best.lock().unwrap_or_else(|e| e.into_inner());
@@ -137,7 +149,24 @@ impl DevMonitor {
                 ),
             }
         }
-        Some(rho)
+        rho
+    }
+}
+
+impl<B: AutodiffBackend> StepHook<SimCse<B>> for DevMonitor {
+    /// The training model's dev score (×100) on the steps where it is due.
+    fn after_step(&self, model: &SimCse<B>) -> Vec<(&'static str, f64)> {
+        let Some(step) = self.count_step() else {
+            return Vec::new();
+        };
+        let inference = model.valid();
+        let Some(device) = inference.devices().into_iter().next() else {
+            return Vec::new();
+        };
+        vec![(
+            DEV_SPEARMAN,
+            100.0 * self.evaluate(step, &inference, &device),
+        )]
     }
 }
 
@@ -160,7 +189,7 @@ mod tests {
             || DevMonitor::new(letter_pairs(), letter_tokenizer(), 2, 1, dir.join("best"));
 
         let first = monitor();
-        let rho = first.after_step(&model, &device).unwrap();
+        let rho = first.step_with(&model, &device).unwrap();
         assert_eq!(first.best(), Some((1, rho)));
         let mut files: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
@@ -178,7 +207,7 @@ mod tests {
         let resumed = monitor();
         resumed.resume_after(5).unwrap();
         assert_eq!(resumed.best(), Some((1, rho)));
-        assert_eq!(resumed.after_step(&model, &device), Some(rho));
+        assert_eq!(resumed.step_with(&model, &device), Some(rho));
         assert_eq!(resumed.best(), Some((1, rho)));
         let after = std::fs::metadata(resumed.best_model_path())
             .unwrap()
@@ -188,7 +217,7 @@ mod tests {
 
         // A fresh run (nothing resumed) starts with no best and saves at its first evaluation.
         let fresh = monitor();
-        fresh.after_step(&model, &device);
+        fresh.step_with(&model, &device);
         assert_eq!(fresh.best(), Some((1, rho)));
 
         std::fs::write(fresh.best_score_path(), "{\"step\": \"one\"}").unwrap();

@@ -5,11 +5,13 @@
 
 use std::path::Path;
 
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::tensor::{backend::Backend, Tensor};
 use safetensors::{tensor::TensorView, Dtype};
 use serde_json::json;
 
+use crate::hf_names::{named_parts, Part, POOLER};
 use crate::loader::LoadError;
 use crate::pooling::Pooler;
 use crate::sentence_model::SimCse;
@@ -60,30 +62,30 @@ impl StateDict {
 
 fn state_dict<B: Backend>(model: &SimCse<B>) -> StateDict {
     let mut dict = StateDict::default();
-    let e = &model.bert.embeddings;
-    dict.embedding("embeddings.word_embeddings", &e.word_embeddings);
-    dict.embedding("embeddings.position_embeddings", &e.position_embeddings);
-    dict.embedding("embeddings.token_type_embeddings", &e.token_type_embeddings);
-    dict.layer_norm("embeddings.LayerNorm", &e.layer_norm);
-    for (i, layer) in model.bert.layers.iter().enumerate() {
-        let p = format!("encoder.layer.{i}");
-        dict.linear(&format!("{p}.attention.self.query"), &layer.attention.query);
-        dict.linear(&format!("{p}.attention.self.key"), &layer.attention.key);
-        dict.linear(&format!("{p}.attention.self.value"), &layer.attention.value);
-        dict.linear(
-            &format!("{p}.attention.output.dense"),
-            &layer.attention_output,
-        );
-        dict.layer_norm(
-            &format!("{p}.attention.output.LayerNorm"),
-            &layer.attention_norm,
-        );
-        dict.linear(&format!("{p}.intermediate.dense"), &layer.intermediate);
-        dict.linear(&format!("{p}.output.dense"), &layer.output);
-        dict.layer_norm(&format!("{p}.output.LayerNorm"), &layer.output_norm);
+    let mut bert = materialized(&model.bert);
+    for (name, part) in named_parts(&mut bert) {
+        match part {
+            Part::Embedding(embedding) => dict.embedding(&name, embedding),
+            Part::LayerNorm(norm) => dict.layer_norm(&name, norm),
+            Part::Linear(linear) => dict.linear(&name, linear),
+        }
     }
-    dict.linear("pooler.dense", &model.mlp);
+    dict.linear(POOLER, &model.mlp);
     dict
+}
+
+/// A copy of `module` whose parameters hold the same values. Burn draws a new parameter's
+/// value lazily, at first use, and a copy of a parameter never used draws its own: every
+/// parameter is read here first, so the copy shares what the original holds.
+fn materialized<B: Backend, M: Module<B>>(module: &M) -> M {
+    struct ReadAll;
+    impl<B: Backend> ModuleVisitor<B> for ReadAll {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            param.val();
+        }
+    }
+    module.visit(&mut ReadAll);
+    module.clone()
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LoadError + '_ {

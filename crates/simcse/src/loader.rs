@@ -10,6 +10,7 @@ use burn::tensor::{backend::Backend, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 
 use crate::config::BertConfig;
+use crate::hf_names::{named_parts, Part, POOLER};
 use crate::model::Bert;
 
 /// Why a model directory could not be loaded.
@@ -202,71 +203,18 @@ pub fn load_bert_with_pooler<B: Backend>(
         prefix,
     };
     let mut model = config.init::<B>(device);
-    let e = model.embeddings;
-    model.embeddings = crate::model::BertEmbeddings {
-        word_embeddings: weights.embedding(
-            "embeddings.word_embeddings",
-            e.word_embeddings,
-            device,
-        )?,
-        position_embeddings: weights.embedding(
-            "embeddings.position_embeddings",
-            e.position_embeddings,
-            device,
-        )?,
-        token_type_embeddings: weights.embedding(
-            "embeddings.token_type_embeddings",
-            e.token_type_embeddings,
-            device,
-        )?,
-        layer_norm: weights.layer_norm("embeddings.LayerNorm", e.layer_norm, device)?,
-        ..e
-    };
-    let mut layers = Vec::with_capacity(model.layers.len());
-    for (i, mut layer) in std::mem::take(&mut model.layers).into_iter().enumerate() {
-        let p = format!("encoder.layer.{i}");
-        layer.attention.query = weights.linear(
-            &format!("{p}.attention.self.query"),
-            layer.attention.query,
-            device,
-        )?;
-        layer.attention.key = weights.linear(
-            &format!("{p}.attention.self.key"),
-            layer.attention.key,
-            device,
-        )?;
-        layer.attention.value = weights.linear(
-            &format!("{p}.attention.self.value"),
-            layer.attention.value,
-            device,
-        )?;
-        layer.attention_output = weights.linear(
-            &format!("{p}.attention.output.dense"),
-            layer.attention_output,
-            device,
-        )?;
-        layer.attention_norm = weights.layer_norm(
-            &format!("{p}.attention.output.LayerNorm"),
-            layer.attention_norm,
-            device,
-        )?;
-        layer.intermediate = weights.linear(
-            &format!("{p}.intermediate.dense"),
-            layer.intermediate,
-            device,
-        )?;
-        layer.output = weights.linear(&format!("{p}.output.dense"), layer.output, device)?;
-        layer.output_norm =
-            weights.layer_norm(&format!("{p}.output.LayerNorm"), layer.output_norm, device)?;
-        layers.push(layer);
+    for (name, part) in named_parts(&mut model) {
+        match part {
+            Part::Embedding(embedding) => {
+                *embedding = weights.embedding(&name, embedding.clone(), device)?
+            }
+            Part::LayerNorm(norm) => *norm = weights.layer_norm(&name, norm.clone(), device)?,
+            Part::Linear(linear) => *linear = weights.linear(&name, linear.clone(), device)?,
+        }
     }
-    model.layers = layers;
-    let pooler = match weights
-        .tensors
-        .tensor(&format!("{prefix}pooler.dense.weight"))
-    {
+    let pooler = match weights.tensors.tensor(&format!("{prefix}{POOLER}.weight")) {
         Ok(_) => Some(weights.linear(
-            "pooler.dense",
+            POOLER,
             LinearConfig::new(config.hidden_size, config.hidden_size).init(device),
             device,
         )?),

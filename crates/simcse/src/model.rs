@@ -7,10 +7,10 @@ use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear,
     LinearConfig,
 };
-use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::activation::gelu;
 use burn::tensor::{backend::Backend, Bool, Int, Tensor};
 
-use contrastive_core::nn::PositionWise;
+use contrastive_core::nn::{padding_blocked, Attention, AttentionConfig, PositionWise};
 
 use crate::config::BertConfig;
 
@@ -24,21 +24,12 @@ pub struct BertEmbeddings<B: Backend> {
     pub(crate) dropout: Dropout,
 }
 
-/// Multi-head scaled dot-product self-attention with a padding mask.
-#[derive(Module, Debug)]
-pub struct BertSelfAttention<B: Backend> {
-    pub query: Linear<B>,
-    pub key: Linear<B>,
-    pub value: Linear<B>,
-    pub(crate) dropout: Dropout,
-    pub(crate) heads: usize,
-}
-
-/// One post-LN Transformer layer: `h ← LN(h + Attn(h))`, `h ← LN(h + W₂ GELU(W₁ h))`.
+/// One post-LN Transformer layer: `h ← LN(h + Attn(h))`, `h ← LN(h + W₂ GELU(W₁ h))`, where
+/// `Attn` is multi-head scaled dot-product self-attention with its output projection and a
+/// padding mask.
 #[derive(Module, Debug)]
 pub struct BertLayer<B: Backend> {
-    pub attention: BertSelfAttention<B>,
-    pub attention_output: Linear<B>,
+    pub attention: Attention<B>,
     pub attention_norm: LayerNorm<B>,
     pub intermediate: Linear<B>,
     pub output: Linear<B>,
@@ -82,14 +73,9 @@ impl BertConfig {
             },
             layers: (0..self.num_hidden_layers)
                 .map(|_| BertLayer {
-                    attention: BertSelfAttention {
-                        query: LinearConfig::new(d, d).init(device),
-                        key: LinearConfig::new(d, d).init(device),
-                        value: LinearConfig::new(d, d).init(device),
-                        dropout: DropoutConfig::new(self.attention_probs_dropout_prob).init(),
-                        heads: self.num_attention_heads,
-                    },
-                    attention_output: LinearConfig::new(d, d).init(device),
+                    attention: AttentionConfig::new(d, self.num_attention_heads)
+                        .with_dropout(self.attention_probs_dropout_prob)
+                        .init(device),
                     attention_norm: norm(),
                     intermediate: LinearConfig::new(d, self.intermediate_size).init(device),
                     output: LinearConfig::new(self.intermediate_size, d).init(device),
@@ -101,32 +87,9 @@ impl BertConfig {
     }
 }
 
-impl<B: Backend> BertSelfAttention<B> {
-    /// `softmax(QKᵀ/√d_h + mask) V` per head; `padding` is true at padded key positions.
-    fn forward(&self, x: Tensor<B, 3>, padding: Tensor<B, 4, Bool>) -> Tensor<B, 3> {
-        let [batch, len, d] = x.dims();
-        let head_dim = d / self.heads;
-        let split = |t: Tensor<B, 3>| {
-            t.reshape([batch, len, self.heads, head_dim])
-                .swap_dims(1, 2)
-        };
-        let q = split(self.query.forward_positions(x.clone()));
-        let k = split(self.key.forward_positions(x.clone()));
-        let v = split(self.value.forward_positions(x));
-        let scores = q
-            .matmul(k.swap_dims(2, 3))
-            .div_scalar((head_dim as f64).sqrt());
-        let scores = scores.mask_fill(padding, f32::NEG_INFINITY);
-        let probs = self.dropout.forward(softmax(scores, 3));
-        probs.matmul(v).swap_dims(1, 2).reshape([batch, len, d])
-    }
-}
-
 impl<B: Backend> BertLayer<B> {
     fn forward(&self, h: Tensor<B, 3>, padding: Tensor<B, 4, Bool>) -> Tensor<B, 3> {
-        let attended = self
-            .attention_output
-            .forward_positions(self.attention.forward(h.clone(), padding));
+        let attended = self.attention.forward(h.clone(), None, Some(padding));
         let h = self
             .attention_norm
             .forward(h + self.dropout.forward(attended));
@@ -146,7 +109,7 @@ impl<B: Backend> Bert<B> {
         self.embeddings.dropout = dropout();
         for layer in &mut self.layers {
             layer.dropout = dropout();
-            layer.attention.dropout = dropout();
+            layer.attention = layer.attention.clone().with_dropout(p);
         }
         self
     }
@@ -165,17 +128,7 @@ impl<B: Backend> Bert<B> {
             + e.token_type_embeddings
                 .forward(input.token_type_ids.clone());
         let mut h = e.dropout.forward(e.layer_norm.forward(embedded));
-        let padding = input
-            .attention_mask
-            .clone()
-            .equal_elem(0)
-            .reshape([batch, 1, 1, len])
-            .expand([
-                batch,
-                self.layers.first().map_or(1, |l| l.attention.heads),
-                len,
-                len,
-            ]);
+        let padding = padding_blocked(input.attention_mask.clone());
         let mut states = Vec::with_capacity(self.layers.len() + 1);
         states.push(h.clone());
         for layer in &self.layers {

@@ -8,14 +8,12 @@ use contrastive_core::loss::{
     ContrastiveOutput, SupervisedSimCse, SupervisedSimCseConfig, UnsupervisedSimCse,
     UnsupervisedSimCseConfig,
 };
-use contrastive_core::text::TokenBatch;
-use contrastive_core::train::FiniteGuard;
+use contrastive_core::run::text::TokenBatch;
 use contrastive_core::ContrastiveError;
 
-use std::sync::Arc;
-
 use crate::config::{BertConfig, SimcseModelConfig};
-use crate::dev_monitor::DevMonitor;
+use crate::data::batcher::SentenceBatch;
+use crate::encoder::SentenceEncoder;
 use crate::model::{Bert, BertInput};
 use crate::pooling::Pooler;
 
@@ -38,21 +36,6 @@ pub struct SimCse<B: Backend> {
     pub mlp: Linear<B>,
     #[module(skip)]
     objective: Objective,
-    #[module(skip)]
-    dev_monitor: Option<Arc<DevMonitor>>,
-    #[module(skip)]
-    finite_guard: Option<Arc<FiniteGuard>>,
-}
-
-/// Sentences of a training batch, tokenised together: `columns` groups of `size` rows
-/// (1: unsupervised sentences; 2: anchors, positives; 3: anchors, positives, hard negatives).
-#[derive(Debug, Clone)]
-pub struct SentenceBatch<B: Backend> {
-    pub tokens: TokenBatch<B>,
-    pub columns: usize,
-    pub size: usize,
-    /// Seeds the dropout masks of the training step (see `content_seed`).
-    pub noise_seed: u64,
 }
 
 /// The loss with the two views it compared (for alignment and uniformity).
@@ -100,8 +83,6 @@ impl SimcseModelConfig {
                     .with_hard_negative_weight(self.hard_negative_weight)
                     .init()?,
             },
-            dev_monitor: None,
-            finite_guard: None,
         })
     }
 }
@@ -122,27 +103,6 @@ impl<B: Backend> SimCse<B> {
         } else {
             pooled
         }
-    }
-
-    /// Checks every training step's loss and gradients with `guard`.
-    pub fn with_finite_guard(mut self, guard: Arc<FiniteGuard>) -> Self {
-        self.finite_guard = Some(guard);
-        self
-    }
-
-    pub fn finite_guard(&self) -> Option<&FiniteGuard> {
-        self.finite_guard.as_deref()
-    }
-
-    /// The same model, scoring STS-B dev every few training steps with `monitor`.
-    pub fn with_dev_monitor(mut self, monitor: Arc<DevMonitor>) -> Self {
-        self.dev_monitor = Some(monitor);
-        self
-    }
-
-    /// The dev monitor of training runs that have one.
-    pub fn dev_monitor(&self) -> Option<&Arc<DevMonitor>> {
-        self.dev_monitor.as_ref()
     }
 
     /// The pooler this model embeds with.
@@ -198,6 +158,12 @@ impl<B: Backend> SimCse<B> {
             anchors,
             positives,
         })
+    }
+}
+
+impl<B: Backend> SentenceEncoder<B> for SimCse<B> {
+    fn encode(&self, tokens: &TokenBatch<B>) -> Tensor<B, 2> {
+        self.embed(tokens, false)
     }
 }
 

@@ -3,15 +3,16 @@
 
 use burn::tensor::backend::Backend;
 use contrastive_core::metrics::spearman;
-use contrastive_core::text::{TextError, TextTokenizer};
+use contrastive_core::run::text::{TextError, TextTokenizer};
+use contrastive_core::similarity::{cosine, unit_vector};
 
 use crate::data::sts::StsPair;
-use crate::sentence_model::SimCse;
+use crate::encoder::SentenceEncoder;
 
 /// Embeddings of `sentences` (inference: no dropout), in their order, `batch_size` at a time.
 /// Sentences are batched by length, so little of each batch is padding.
 pub fn embed_sentences<B: Backend>(
-    model: &SimCse<B>,
+    model: &impl SentenceEncoder<B>,
     tokenizer: &TextTokenizer,
     sentences: &[&str],
     batch_size: usize,
@@ -23,7 +24,7 @@ pub fn embed_sentences<B: Backend>(
     for chunk in order.chunks(batch_size.max(1)) {
         let texts: Vec<&str> = chunk.iter().map(|&i| sentences[i]).collect();
         let tokens = tokenizer.encode_batch::<B>(&texts, device)?;
-        let pooled = model.embed(&tokens, false);
+        let pooled = model.encode(&tokens);
         let [_, d] = pooled.dims();
         let values = pooled
             .into_data()
@@ -35,18 +36,6 @@ pub fn embed_sentences<B: Backend>(
         }
     }
     Ok(embeddings)
-}
-
-/// Cosine similarity of two vectors (0 when either is zero).
-pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    let denominator = norm(a) * norm(b);
-    if denominator > 0.0 {
-        dot / denominator
-    } else {
-        0.0
-    }
 }
 
 /// How a model does on an STS set: the correlation, and the paper's §5 geometry.
@@ -62,23 +51,13 @@ pub struct StsScore {
     pub uniformity: f64,
 }
 
-fn normalized(v: &[f32]) -> Vec<f64> {
-    let norm = v
-        .iter()
-        .map(|x| (*x as f64).powi(2))
-        .sum::<f64>()
-        .sqrt()
-        .max(1e-12);
-    v.iter().map(|x| *x as f64 / norm).collect()
-}
-
 fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum()
 }
 
 /// Scores `model` on `pairs`: correlation, alignment and uniformity.
 pub fn sts_score<B: Backend>(
-    model: &SimCse<B>,
+    model: &impl SentenceEncoder<B>,
     tokenizer: &TextTokenizer,
     pairs: &[StsPair],
     batch_size: usize,
@@ -96,7 +75,7 @@ pub fn sts_score<B: Backend>(
     let gold: Vec<f64> = pairs.iter().map(|p| p.score).collect();
     let spearman = spearman(&predicted, &gold)
         .map_err(|e| TextError::Encode(format!("STS correlation: {e}")))?;
-    let units: Vec<Vec<f64>> = embeddings.iter().map(|e| normalized(e)).collect();
+    let units: Vec<Vec<f64>> = embeddings.iter().map(|e| unit_vector(e)).collect();
     let positives: Vec<f64> = units
         .chunks_exact(2)
         .zip(&gold)
@@ -120,7 +99,7 @@ pub fn sts_score<B: Backend>(
 
 /// Spearman's ρ (in [-1, 1]) between predicted cosine similarities and gold scores.
 pub fn sts_spearman<B: Backend>(
-    model: &SimCse<B>,
+    model: &impl SentenceEncoder<B>,
     tokenizer: &TextTokenizer,
     pairs: &[StsPair],
     batch_size: usize,
@@ -139,12 +118,6 @@ pub(crate) mod tests {
     use tokenizers::models::wordlevel::WordLevel;
     use tokenizers::pre_tokenizers::whitespace::Whitespace;
     use tokenizers::Tokenizer;
-
-    #[test]
-    fn cosine_handles_zero_vectors() {
-        assert!((cosine(&[1.0, 0.0], &[1.0, 1.0]) - 0.5f64.sqrt()).abs() < 1e-12);
-        assert_eq!(cosine(&[0.0, 0.0], &[1.0, 1.0]), 0.0);
-    }
 
     /// A whitespace word-level tokenizer over `[PAD] [UNK] a b c d e` (ids 0 to 6).
     pub fn letter_tokenizer() -> TextTokenizer {

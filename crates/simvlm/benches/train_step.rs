@@ -6,15 +6,15 @@
 //! ResNet-18 cut after two stages, since three would give 4×4 at this size), d_model 256,
 //! 4 heads, FFN 1024, 4 encoder + 4 decoder layers, vocabulary 30522, 16 prefix + 16 target
 //! tokens, batch 32. `cargo bench -p simvlm --bench train_step` (or `cargo xtask bench
-//! simvlm`); see `contrastive_core::bench` for backends, case selection and JSON output.
+//! simvlm`); see `contrastive_core::run::bench` for backends, case selection and JSON output.
 
 use burn::backend::{Autodiff, Flex, NdArray};
 use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
-use contrastive_core::bench::{self, Measurement};
 use contrastive_core::nn::{ResNetConfig, ResNetStem};
+use contrastive_core::run::bench::{self, Measurement};
 use simvlm::{PrefixBatch, SimVlm, SimvlmModelConfig};
 
 const WARMUP: usize = 2;
@@ -125,7 +125,7 @@ fn report(case: &str, backend: &str, unit: &str, items: usize, times: Vec<f64>, 
 }
 
 fn main() {
-    contrastive_core::allocator::keep_freed_memory();
+    contrastive_core::run::allocator::keep_freed_memory();
     for backend in bench::backends(&["ndarray", "flex"]) {
         if !bench::selected("simvlm_b32") && !bench::selected("simvlm_generate_b32") {
             continue;

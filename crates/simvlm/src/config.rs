@@ -1,7 +1,9 @@
 //! Everything a SimVLM run needs besides its data.
 
 use burn::config::Config;
+use contrastive_core::error::{check_dropout, check_non_negative, check_positive};
 use contrastive_core::optim::LrDecay;
+use contrastive_core::ContrastiveError;
 
 use crate::decode::DecodeConfig;
 use crate::model::SimvlmModelConfig;
@@ -47,4 +49,52 @@ pub struct SimvlmConfig {
     /// Generation for evaluation and the `caption`/`ask` commands.
     #[config(default = "DecodeConfig::new()")]
     pub decode: DecodeConfig,
+}
+
+impl SimvlmConfig {
+    /// Checks what the types cannot, naming the first key out of range.
+    pub fn validate(&self) -> Result<(), ContrastiveError> {
+        self.model.validate()?;
+        check_positive(&[
+            ("epochs", self.epochs as f64),
+            ("batch_size", self.batch_size as f64),
+            ("learning_rate", self.learning_rate),
+            ("vocab_size", self.vocab_size as f64),
+        ])?;
+        check_non_negative("weight_decay", self.weight_decay)?;
+        check_dropout("word_dropout", self.word_dropout)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_key_out_of_range() {
+        assert!(SimvlmConfig::new().validate().is_ok());
+        let cases = [
+            ("epochs", SimvlmConfig::new().with_epochs(0)),
+            ("batch_size", SimvlmConfig::new().with_batch_size(0)),
+            (
+                "learning_rate",
+                SimvlmConfig::new().with_learning_rate(f64::NAN),
+            ),
+            ("word_dropout", SimvlmConfig::new().with_word_dropout(1.0)),
+            ("weight_decay", SimvlmConfig::new().with_weight_decay(-1.0)),
+            (
+                "model.image_size",
+                SimvlmConfig::new().with_model(SimvlmModelConfig::new().with_image_size(25)),
+            ),
+            (
+                "model.heads",
+                SimvlmConfig::new().with_model(SimvlmModelConfig::new().with_heads(3)),
+            ),
+        ];
+        for (key, config) in cases {
+            let message = config.validate().unwrap_err().to_string();
+            assert!(message.contains(key), "{key}: {message}");
+        }
+    }
 }

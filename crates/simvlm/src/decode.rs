@@ -228,7 +228,7 @@ pub fn generate_beam<B: Backend>(
 mod tests {
     use super::*;
     use crate::data::scenes;
-    use crate::model::model_tests::tiny_config;
+    use crate::model::tests::tiny_model;
     use burn::backend::NdArray;
 
     #[test]
@@ -237,9 +237,7 @@ mod tests {
         let (_, data) = scenes::generate(2, 16, scenes::HeldOutPair::default(), false, 3);
         let texts: Vec<String> = data.captions.iter().flatten().cloned().collect();
         let tokenizer = CaptionTokenizer::train(&texts, 50).unwrap();
-        let model = tiny_config()
-            .init::<NdArray>(tokenizer.vocab_size(), &device)
-            .unwrap();
+        let model = tiny_model::<NdArray>(tokenizer.vocab_size(), 1);
         let images: Vec<&Pixels> = data.images.iter().collect();
         let greedy = generate_greedy(
             &model,
@@ -292,9 +290,18 @@ mod tests {
             .with_beam_width(4)
             .with_length_penalty(0.0);
         let beam4 = generate_beam(&model, &tokenizer, Some(images[0]), 16, &[], &wide, &device);
-        // Both end with [EOS] within max_len or are cut there; compare when both finished.
-        if greedy[0].len() < 6 && beam4.len() < 6 {
-            assert!(log_prob(&beam4) >= log_prob(&greedy[0]) - 1e-6);
-        }
+        // Beam search is not guaranteed to beat greedy decoding in general; on this model (fixed
+        // weights, seed 1) both finish with [EOS] before max_len — greedy after five words, the
+        // wide beam at once — and the wider beam must find a sequence at least as likely.
+        assert!(
+            greedy[0].len() < 6 && beam4.len() < 6,
+            "both decodings finish"
+        );
+        let (wide, narrow) = (log_prob(&beam4), log_prob(&greedy[0]));
+        assert!(
+            wide >= narrow - 1e-6,
+            "beam {wide} vs greedy {narrow}: {beam4:?} vs {:?}",
+            greedy[0]
+        );
     }
 }

@@ -1,11 +1,12 @@
-//! burn-train's training and validation steps for [`SimVlm`].
+//! What one SimVLM step computes, for the training pipeline's [`MethodStep`].
 
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, Transaction};
-use burn::train::{InferenceStep, ItemLazy, TrainOutput, TrainStep};
-use contrastive_core::train::{guarded_output, StepValues};
+use burn::train::ItemLazy;
+use contrastive_core::run::train::{MethodStep, StepOutput, StepValues};
 
-use crate::model::{PrefixBatch, SimVlm};
+use crate::data::batcher::PrefixBatch;
+use crate::model::SimVlm;
 
 /// What one PrefixLM step produced, still on the device.
 pub struct PrefixLmStepOutput<B: Backend> {
@@ -45,33 +46,29 @@ impl<B: Backend> ItemLazy for PrefixLmStepOutput<B> {
     }
 }
 
-fn step_output<B: Backend>(model: &SimVlm<B>, batch: &PrefixBatch<B>) -> PrefixLmStepOutput<B> {
-    let [examples, _] = batch.prefix_ids.dims();
-    let out = model.forward(batch);
-    PrefixLmStepOutput {
-        loss: out.loss,
-        correct: out.correct,
-        tokens: out.tokens,
-        examples,
+impl<B: Backend> StepOutput<B> for PrefixLmStepOutput<B> {
+    fn loss(&self) -> Tensor<B, 1> {
+        self.loss.clone()
     }
 }
 
-impl<B: AutodiffBackend> TrainStep for SimVlm<B> {
-    type Input = PrefixBatch<B>;
+impl<B: Backend> MethodStep<B> for SimVlm<B> {
+    type Batch = PrefixBatch<B>;
     type Output = PrefixLmStepOutput<B>;
 
-    fn step(&self, batch: PrefixBatch<B>) -> TrainOutput<PrefixLmStepOutput<B>> {
-        B::seed(&batch.labels.device(), batch.noise_seed);
-        let output = step_output(self, &batch);
-        guarded_output(self, &output.loss.clone(), self.finite_guard(), output)
-    }
-}
-
-impl<B: Backend> InferenceStep for SimVlm<B> {
-    type Input = PrefixBatch<B>;
-    type Output = PrefixLmStepOutput<B>;
-
-    fn step(&self, batch: PrefixBatch<B>) -> PrefixLmStepOutput<B> {
-        step_output(self, &batch)
+    /// The PrefixLM loss and next-token accuracy. A training step first seeds the dropout masks
+    /// from the batch's content, so a replayed batch draws the same noise.
+    fn step_output(&self, batch: PrefixBatch<B>, training: bool) -> PrefixLmStepOutput<B> {
+        if training {
+            B::seed(&batch.labels.device(), batch.noise_seed);
+        }
+        let [examples, _] = batch.prefix_ids.dims();
+        let out = self.forward(&batch);
+        PrefixLmStepOutput {
+            loss: out.loss,
+            correct: out.correct,
+            tokens: out.tokens,
+            examples,
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
-use contrastive_core::atomic_save::write_atomically;
+use contrastive_core::run::atomic_save::write_atomically;
 use serde::Serialize;
 use serde_json::Value;
 

@@ -1,4 +1,4 @@
-//! The training harness every method plugs into: burn-train's `SupervisedTraining` with atomic
+//! The run services of the pipeline around burn-train's `SupervisedTraining`: atomic
 //! full-precision checkpoints in the run's folder, resume, clean stops on SIGINT/SIGTERM, and
 //! the TUI or plain renderer.
 
@@ -10,13 +10,13 @@ use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::tensor::backend::Backend;
 use burn::train::{Interrupter, LearningComponentsTypes, SupervisedTraining};
-use contrastive_core::train::{FiniteGuard, NonFinitePolicy};
+use contrastive_core::run::train::{FiniteGuard, NonFinitePolicy};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::config_file;
 use crate::renderer::PlainRenderer;
-use contrastive_core::atomic_save::run_recorder;
+use contrastive_core::run::atomic_save::run_recorder;
 
 /// What a step with a non-finite loss or gradient does (`--on-non-finite`).
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default)]
@@ -84,7 +84,7 @@ pub fn configure<LC: LearningComponentsTypes>(
 /// What may stop a run early: a signal, or a non-finite step.
 pub struct RunGuards {
     signals: StopSignals,
-    /// Give it to the model (`with_finite_guard`) so that its training step is checked.
+    /// The step check the pipeline gives its `TrainingModel`.
     pub finite: Arc<FiniteGuard>,
     steps_per_epoch: usize,
 }

@@ -8,6 +8,8 @@ mod artifacts;
 mod backend;
 mod config_file;
 mod harness;
+mod named_values;
+mod pipeline;
 mod renderer;
 mod simclr;
 mod simcse;
@@ -53,8 +55,12 @@ enum Command {
 }
 
 fn main() {
-    contrastive_core::allocator::keep_freed_memory();
-    let cli = Cli::parse();
+    contrastive_core::run::allocator::keep_freed_memory();
+    // A command line clap refuses is bad input like any other: exit code 1 (help and version 0).
+    let cli = Cli::try_parse().unwrap_or_else(|err| {
+        let _ = err.print();
+        std::process::exit(if err.use_stderr() { 1 } else { 0 });
+    });
     if let Err(err) = run(cli) {
         eprintln!("error: {err:#}");
         let code = err

@@ -84,6 +84,25 @@ fn simclr_trains_writes_artifacts_and_resumes() {
     );
     let resumed = train_app(&[&common[..], &["--epochs", "1", "--resume"]].concat());
     assert!(resumed.status.success(), "{}", stderr(&resumed));
+
+    // `eval` of the run defaults to the data it recorded: its 8 generated training images and
+    // 2 test images, not the 1000 and 250 of the synthetic default.
+    let eval = train_app(&[
+        "simclr",
+        "eval",
+        "--checkpoint",
+        artifacts.to_str().unwrap(),
+    ]);
+    assert!(eval.status.success(), "{}", stderr(&eval));
+    let report = last_json(&eval);
+    assert_eq!(report["data"], "synthetic");
+    assert_eq!(
+        (
+            report["train_images"].clone(),
+            report["test_images"].clone()
+        ),
+        (8.into(), 2.into())
+    );
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -1,7 +1,7 @@
 use burn::config::Config;
 use burn::tensor::{activation::log_softmax, backend::Backend, Int, Tensor};
 
-use super::ContrastiveOutput;
+use super::output::ContrastiveOutput;
 use crate::error::{check_batch, check_same_shape, check_temperature, ContrastiveError};
 use crate::similarity::cosine_similarity_matrix;
 

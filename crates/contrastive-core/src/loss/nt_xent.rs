@@ -1,7 +1,8 @@
 use burn::config::Config;
 use burn::tensor::{backend::Backend, Bool, Int, Tensor};
 
-use super::{cross_entropy_with_logits, ContrastiveOutput};
+use super::info_nce::cross_entropy_with_logits;
+use super::output::ContrastiveOutput;
 use crate::error::{check_batch, check_same_shape, check_temperature, ContrastiveError};
 use crate::similarity::cosine_similarity_matrix;
 

@@ -1,7 +1,8 @@
 use burn::config::Config;
 use burn::tensor::{backend::Backend, Tensor};
 
-use super::{cross_entropy_with_logits, ContrastiveOutput, InfoNce};
+use super::info_nce::{cross_entropy_with_logits, InfoNce};
+use super::output::ContrastiveOutput;
 use crate::error::{check_same_shape, check_temperature, ContrastiveError};
 
 /// Configuration of [`UnsupervisedSimCse`].

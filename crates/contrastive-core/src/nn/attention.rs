@@ -8,7 +8,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::{backend::Backend, Bool, Tensor};
 
-use super::PositionWise;
+use super::position_wise::PositionWise;
 
 /// Configuration of [`Attention`].
 #[derive(Config, Debug)]
@@ -79,6 +79,12 @@ impl AttentionConfig {
 }
 
 impl<B: Backend> Attention<B> {
+    /// The same attention with dropout `p` on its probabilities.
+    pub fn with_dropout(mut self, p: f64) -> Self {
+        self.dropout = DropoutConfig::new(p).init();
+        self
+    }
+
     fn split(&self, x: Tensor<B, 3>) -> Tensor<B, 4> {
         let [batch, len, d] = x.dims();
         x.reshape([batch, len, self.heads, d / self.heads])

@@ -8,7 +8,7 @@ use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxP
 use burn::nn::{PaddingConfig2d, Relu};
 use burn::tensor::{backend::Backend, Tensor};
 
-use super::BatchNorm2d;
+use super::batch_norm::BatchNorm2d;
 use crate::error::ContrastiveError;
 
 /// The first layers, which set how far the input is downsampled before the stages.

@@ -1,4 +1,4 @@
-//! SimCLR's stochastic augmentation `t ~ T` (METHODS.md §2): random resized crop with flip,
+//! SimCLR's stochastic augmentation `t ~ T`: random resized crop with flip,
 //! colour jitter, random grayscale, Gaussian blur, then normalisation. Every transform can be
 //! switched off, so the paper's composition ablation is a matter of configuration.
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::tensor::{backend::Backend, Device, Int, Tensor, TensorData};
-use contrastive_core::epochs::EpochDataset;
-use contrastive_core::item_rng::item_rng;
+use contrastive_core::run::epochs::EpochDataset;
+use contrastive_core::run::item_rng::item_rng;
 
 use super::augment::Augmenter;
 use super::dataset::ImageDataset;

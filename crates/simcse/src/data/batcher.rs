@@ -1,26 +1,41 @@
 //! Training examples and their batcher: tokenisation runs in the data loader's workers.
 
+use std::sync::Arc;
+
 use burn::data::dataloader::batcher::Batcher;
 use burn::tensor::{backend::Backend, Device};
-use contrastive_core::epochs::EpochDataset;
-use contrastive_core::item_rng::content_seed;
-use contrastive_core::text::TextTokenizer;
+use contrastive_core::run::epochs::EpochDataset;
+use contrastive_core::run::item_rng::content_seed;
+use contrastive_core::run::text::{TextTokenizer, TokenBatch};
 
 use super::nli::NliTriplet;
-use crate::sentence_model::SentenceBatch;
+
+/// Sentences of a training batch, tokenised together: `columns` groups of `size` rows
+/// (1: unsupervised sentences; 2: anchors, positives; 3: anchors, positives, hard negatives).
+#[derive(Debug, Clone)]
+pub struct SentenceBatch<B: Backend> {
+    pub tokens: TokenBatch<B>,
+    pub columns: usize,
+    pub size: usize,
+    /// Seeds the dropout masks of the training step (see `content_seed`).
+    pub noise_seed: u64,
+}
 
 /// One training example: a sentence (unsupervised), or an anchor with its positive and
 /// optionally its hard negative (supervised).
 pub type Example = Vec<String>;
 
-/// Training examples in memory.
+/// Training examples in memory (shared by clones).
+#[derive(Clone)]
 pub struct ExampleDataset {
-    examples: Vec<Example>,
+    examples: Arc<Vec<Example>>,
 }
 
 impl ExampleDataset {
     pub fn new(examples: Vec<Example>) -> Self {
-        Self { examples }
+        Self {
+            examples: Arc::new(examples),
+        }
     }
 }
 

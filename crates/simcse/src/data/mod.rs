@@ -8,7 +8,7 @@ pub mod sts;
 
 use std::path::PathBuf;
 
-pub use contrastive_core::text_file::{read_text, TextFileError};
+pub use contrastive_core::run::text_file::{read_text, TextFileError};
 
 /// Why a data file could not be read.
 #[derive(Debug, thiserror::Error)]

@@ -6,13 +6,32 @@ use std::sync::Arc;
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::tensor::{backend::Backend, Device, Int, Tensor, TensorData};
-use contrastive_core::epochs::EpochDataset;
-use contrastive_core::item_rng::{content_seed, item_rng};
+use contrastive_core::run::epochs::EpochDataset;
+use contrastive_core::run::item_rng::{content_seed, item_rng};
 use rand::Rng;
 
 use super::{CaptionedImages, Pixels};
-use crate::model::PrefixBatch;
 use crate::tokenizer::CaptionTokenizer;
+
+/// A PrefixLM batch. The encoder sees the images (if any) and `prefix_ids`; the decoder reads
+/// `decoder_ids` (`[BOS]` + target) and is scored on `labels` (target + `[EOS]`) where
+/// `decoder_mask` is 1.
+#[derive(Clone, Debug)]
+pub struct PrefixBatch<B: Backend> {
+    pub images: Option<Tensor<B, 4>>,
+    /// `[batch, 1]`: 1 for rows with an image, 0 for text-only rows whose (blank) image tokens
+    /// are masked out of attention. `None`: every row has one.
+    pub image_rows: Option<Tensor<B, 2, Int>>,
+    pub prefix_ids: Tensor<B, 2, Int>,
+    pub prefix_mask: Tensor<B, 2, Int>,
+    pub decoder_ids: Tensor<B, 2, Int>,
+    /// Text positions of the decoder tokens (they continue after each row's prefix).
+    pub decoder_positions: Tensor<B, 2, Int>,
+    pub decoder_mask: Tensor<B, 2, Int>,
+    pub labels: Tensor<B, 2, Int>,
+    /// Seeds the dropout masks of the training step (see `content_seed`).
+    pub noise_seed: u64,
+}
 
 /// One training example before batching.
 #[derive(Debug, Clone)]
@@ -281,19 +300,7 @@ mod tests {
     #[test]
     fn captions_split_into_prefix_and_nonempty_target_and_questions_keep_answers() {
         let (_, data) = scenes::generate(4, 8, scenes::HeldOutPair::default(), false, 0);
-        let texts: Vec<String> = data
-            .captions
-            .iter()
-            .flatten()
-            .cloned()
-            .chain(
-                data.questions
-                    .iter()
-                    .flatten()
-                    .flat_map(|(q, a)| [q.clone(), a.clone()]),
-            )
-            .collect();
-        let tokenizer = CaptionTokenizer::train(&texts, 100).unwrap();
+        let tokenizer = CaptionTokenizer::train(&data.texts(), 100).unwrap();
         let dataset = PrefixLmDataset::new(Arc::new(data.clone()), &tokenizer, 40, 7);
         assert_eq!(dataset.len(), 4 * 5);
         let mut prefix_lengths = std::collections::HashSet::new();

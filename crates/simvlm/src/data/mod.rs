@@ -50,4 +50,19 @@ impl CaptionedImages {
     pub fn is_empty(&self) -> bool {
         self.images.is_empty()
     }
+
+    /// Every text a tokenizer should cover: captions, questions and answers.
+    pub fn texts(&self) -> Vec<String> {
+        self.captions
+            .iter()
+            .flatten()
+            .cloned()
+            .chain(
+                self.questions
+                    .iter()
+                    .flatten()
+                    .flat_map(|(q, a)| [q.clone(), a.clone()]),
+            )
+            .collect()
+    }
 }

@@ -28,7 +28,7 @@ pub const COLUMNS: [&str; 2] = ["left", "right"];
 /// Colour–position is the default: SimVLM generalises to its held-out combinations. The pairs
 /// with shape, the weakest cue at this image size, show where it does not. A held-out pair has
 /// probability zero in training, and a model that reads shape from features that also carry
-/// the other attribute learns that zero (README, "SimVLM on the generated scenes").
+/// the other attribute learns that zero (`docs/simvlm-held-out.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HeldOutPair {
     #[default]

@@ -13,22 +13,21 @@ use burn::train::metric::{
     SerializedEntry,
 };
 
-use super::{FeatureRows, StepValues};
+use super::step_values::{FeatureRows, StepValues};
+use crate::eval::weighted_vote;
+use crate::similarity::unit_vector;
 
-/// Leave-one-out top-1 accuracy of the weighted cosine k-NN classifier over `rows`: each row's
-/// class is `argmax_c Σ_{j ∈ top-k, j ≠ i} exp(cos(xᵢ, xⱼ)/T) · [yⱼ = c]`.
+/// Leave-one-out top-1 accuracy of the weighted cosine k-NN classifier over `rows`: each row is
+/// classified by [`weighted_vote`] over its `k` nearest *other* rows.
 pub fn leave_one_out_knn(rows: &FeatureRows, k: usize, temperature: f64) -> f64 {
     let n = rows.labels.len();
     if n < 2 || rows.dim == 0 {
         return f64::NAN;
     }
-    let normalized: Vec<Vec<f32>> = rows
+    let normalized: Vec<Vec<f64>> = rows
         .values
         .chunks_exact(rows.dim)
-        .map(|row| {
-            let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-            row.iter().map(|v| v / norm).collect()
-        })
+        .map(unit_vector)
         .collect();
     let num_classes = rows.labels.iter().copied().max().unwrap_or(0).max(0) as usize + 1;
     let k = k.min(n - 1);
@@ -38,20 +37,12 @@ pub fn leave_one_out_knn(rows: &FeatureRows, k: usize, temperature: f64) -> f64 
         similarities.clear();
         similarities.extend(normalized.iter().enumerate().filter(|(j, _)| *j != i).map(
             |(j, other)| {
-                let cosine: f32 = query.iter().zip(other).map(|(a, b)| a * b).sum();
+                let cosine: f64 = query.iter().zip(other).map(|(a, b)| a * b).sum();
                 (cosine, rows.labels[j])
             },
         ));
         similarities.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0));
-        let mut votes = vec![0.0f64; num_classes];
-        for (cosine, label) in &similarities[..k] {
-            votes[(*label).max(0) as usize] += (*cosine as f64 / temperature).exp();
-        }
-        let predicted = votes
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(c, _)| c as i64);
+        let predicted = weighted_vote(similarities[..k].iter().copied(), temperature, num_classes);
         if predicted == Some(rows.labels[i]) {
             correct += 1;
         }

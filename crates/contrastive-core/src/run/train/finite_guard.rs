@@ -9,7 +9,7 @@ use burn::optim::GradientsParams;
 use burn::prelude::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
-use burn::train::{Interrupter, TrainOutput};
+use burn::train::Interrupter;
 
 /// What a step with a non-finite loss or gradient does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,21 +102,6 @@ impl std::fmt::Debug for FiniteGuard {
             .field("report", &self.report())
             .finish()
     }
-}
-
-/// A training step's output: the gradients of `loss`, checked by `guard` when there is one.
-pub fn guarded_output<B: AutodiffBackend, M: AutodiffModule<B>, O>(
-    module: &M,
-    loss: &Tensor<B, 1>,
-    guard: Option<&FiniteGuard>,
-    item: O,
-) -> TrainOutput<O> {
-    let grads = GradientsParams::from_grads(loss.backward(), module);
-    let grads = match guard {
-        Some(guard) => guard.check(module, loss, grads),
-        None => grads,
-    };
-    TrainOutput { grads, item }
 }
 
 /// Sums every gradient into one value: a NaN or infinity anywhere makes the sum non-finite.

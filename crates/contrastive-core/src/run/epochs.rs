@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use burn::data::dataset::Dataset;
 use rand::seq::SliceRandom;
 
-use crate::item_rng::item_rng;
+use crate::run::item_rng::item_rng;
 
 /// A dataset whose items may differ from pass to pass (fresh augmentations, new split points).
 pub trait EpochDataset<I>: Send + Sync {

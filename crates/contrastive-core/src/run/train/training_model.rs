@@ -1,0 +1,228 @@
+//! burn-train's training and validation steps, written once for every method.
+//!
+//! A method's model says what one batch computes ([`MethodStep`]); [`TrainingModel`] wraps it
+//! with the run services of the training pipeline — the [`FiniteGuard`] between the backward
+//! pass and the optimizer, and a [`StepHook`] that sees the model after each step (SimCSE's
+//! STS-B dev monitor) — so that models hold parameters only.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use burn::module::{AutodiffModule, Module};
+use burn::optim::GradientsParams;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::train::{InferenceStep, ItemLazy, TrainOutput, TrainStep};
+
+use super::finite_guard::FiniteGuard;
+use super::step_values::{StepOutput, StepValues};
+
+/// What a method's model computes for one batch, in training and in validation.
+pub trait MethodStep<B: Backend>: Module<B> {
+    type Batch: Send + Clone + std::fmt::Debug + 'static;
+    type Output: StepOutput<B>;
+
+    /// The outputs of one batch. `training` is true for the steps whose loss is minimised
+    /// (a method that replays its dropout noise seeds it here).
+    fn step_output(&self, batch: Self::Batch, training: bool) -> Self::Output;
+}
+
+/// Something that looks at the model after every training step and may report named numbers
+/// for the dashboard (e.g. a dev-set score every K steps).
+pub trait StepHook<M>: Send + Sync {
+    fn after_step(&self, model: &M) -> Vec<(&'static str, f64)>;
+}
+
+/// The pipeline's training model: the method's model and the run services of its steps.
+#[derive(Module, Debug)]
+pub struct TrainingModel<B: Backend, M: Module<B>, H> {
+    /// The method's model: what is optimised, checkpointed and saved.
+    pub model: M,
+    backend: PhantomData<B>,
+    #[module(skip)]
+    services: StepServices<H>,
+}
+
+/// The run services of a training step, shared by every clone of the model (a hook that
+/// keeps state is an `Arc`).
+#[derive(Clone, Debug)]
+pub struct StepServices<H> {
+    guard: Option<Arc<FiniteGuard>>,
+    hook: Option<H>,
+}
+
+impl<B: Backend, M: Module<B>, H> TrainingModel<B, M, H> {
+    /// `model` trained with a step check `guard` and a `hook` after each step, when given.
+    pub fn new(model: M, guard: Option<Arc<FiniteGuard>>, hook: Option<H>) -> Self {
+        Self {
+            model,
+            backend: PhantomData,
+            services: StepServices { guard, hook },
+        }
+    }
+}
+
+/// A step's output with the hook's numbers, read back together.
+pub struct HookedOutput<O> {
+    pub output: O,
+    pub extras: Vec<(&'static str, f64)>,
+}
+
+impl<O: ItemLazy<ItemSync = StepValues>> ItemLazy for HookedOutput<O> {
+    type ItemSync = StepValues;
+
+    fn sync(self) -> StepValues {
+        let mut values = self.output.sync();
+        values.extras.extend(self.extras);
+        values
+    }
+}
+
+impl<B, M, H> TrainStep for TrainingModel<B, M, H>
+where
+    B: AutodiffBackend,
+    M: MethodStep<B> + AutodiffModule<B>,
+    H: StepHook<M> + Clone + std::fmt::Debug + 'static,
+{
+    type Input = M::Batch;
+    type Output = HookedOutput<M::Output>;
+
+    /// Forward, backward, the guard's check of loss and gradients, then the hook.
+    fn step(&self, batch: M::Batch) -> TrainOutput<HookedOutput<M::Output>> {
+        let output = self.model.step_output(batch, true);
+        let loss = output.loss();
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        let grads = match &self.services.guard {
+            Some(guard) => guard.check(&self.model, &loss, grads),
+            None => grads,
+        };
+        let extras = match &self.services.hook {
+            Some(hook) => hook.after_step(&self.model),
+            None => Vec::new(),
+        };
+        TrainOutput {
+            grads,
+            item: HookedOutput { output, extras },
+        }
+    }
+}
+
+impl<B: Backend, M: MethodStep<B>, H> InferenceStep for TrainingModel<B, M, H>
+where
+    H: Clone + std::fmt::Debug + Send,
+{
+    type Input = M::Batch;
+    type Output = M::Output;
+
+    fn step(&self, batch: M::Batch) -> M::Output {
+        self.model.step_output(batch, false)
+    }
+}
+
+impl<M, H: StepHook<M>> StepHook<M> for Arc<H> {
+    fn after_step(&self, model: &M) -> Vec<(&'static str, f64)> {
+        H::after_step(self, model)
+    }
+}
+
+/// The hook of methods that have none.
+#[derive(Clone, Debug)]
+pub struct NoHook;
+
+impl<M> StepHook<M> for NoHook {
+    fn after_step(&self, _model: &M) -> Vec<(&'static str, f64)> {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::train::{NonFinitePolicy, StepValues};
+    use burn::backend::{Autodiff, NdArray};
+    use burn::nn::{Linear, LinearConfig};
+    use burn::prelude::ElementConversion;
+    use burn::tensor::Tensor;
+    use burn::train::Interrupter;
+
+    type Ad = Autodiff<NdArray>;
+
+    /// `sum(W x + b)` of a one-row input: a loss whose gradient is easy to break.
+    #[derive(Module, Debug)]
+    struct Probe<B: Backend> {
+        linear: Linear<B>,
+    }
+
+    struct ProbeOutput<B: Backend>(Tensor<B, 1>);
+
+    impl<B: Backend> ItemLazy for ProbeOutput<B> {
+        type ItemSync = StepValues;
+        fn sync(self) -> StepValues {
+            StepValues {
+                loss: self.0.into_scalar().elem(),
+                accuracy: 0.0,
+                anchors: 1,
+                items: 1,
+                extras: Vec::new(),
+                features: None,
+            }
+        }
+    }
+
+    impl<B: Backend> StepOutput<B> for ProbeOutput<B> {
+        fn loss(&self) -> Tensor<B, 1> {
+            self.0.clone()
+        }
+    }
+
+    impl<B: Backend> MethodStep<B> for Probe<B> {
+        type Batch = f32;
+        type Output = ProbeOutput<B>;
+        fn step_output(&self, input: f32, _training: bool) -> ProbeOutput<B> {
+            let device = self.linear.weight.device();
+            let x = Tensor::<B, 2>::from_floats([[input, 1.0]], &device);
+            ProbeOutput(self.linear.forward(x).sum())
+        }
+    }
+
+    /// Counts the steps it saw and reports the count.
+    #[derive(Debug, Default)]
+    struct Counter(std::sync::atomic::AtomicUsize);
+
+    impl<M> StepHook<M> for Counter {
+        fn after_step(&self, _model: &M) -> Vec<(&'static str, f64)> {
+            let seen = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            vec![("Steps", seen as f64)]
+        }
+    }
+
+    #[test]
+    fn the_guard_drops_non_finite_steps_and_the_hook_reports_after_each_step() {
+        let device = Default::default();
+        let probe = Probe::<Ad> {
+            linear: LinearConfig::new(2, 3).init(&device),
+        };
+        let guard = FiniteGuard::new(NonFinitePolicy::Skip, Interrupter::new(), 0);
+        let model = TrainingModel::new(
+            probe,
+            Some(guard.clone()),
+            Some(Arc::new(Counter::default())),
+        );
+
+        let good = TrainStep::step(&model, 0.5);
+        assert_eq!(good.grads.len(), 2, "weight and bias gradients");
+        assert_eq!(good.item.sync().extras, vec![("Steps", 1.0)]);
+        let bad = TrainStep::step(&model, f32::NAN);
+        assert_eq!(
+            bad.grads.len(),
+            0,
+            "the non-finite step's update is dropped"
+        );
+        assert_eq!(bad.item.sync().extras, vec![("Steps", 2.0)]);
+        assert_eq!(guard.report().skipped, 1);
+
+        // Validation runs the inner model's step, without the services.
+        let valid = model.valid();
+        let values = InferenceStep::step(&valid, 0.5).sync();
+        assert!(values.loss.is_finite());
+    }
+}

@@ -1,0 +1,482 @@
+//! The one training pipeline. A method supplies a [`Recipe`] — its config, data, model,
+//! optimizer, metrics and what a finished run reports — and [`train`] does everything else
+//! once: overrides and validation, the resume check, the run's folder, data loaders, the
+//! learning-rate schedule, burn-train with checkpoints, signals and the non-finite guard, and
+//! `summary.json`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
+use burn::module::{AutodiffModule, Module, ModuleDisplay};
+use burn::optim::Optimizer;
+use burn::tensor::backend::Backend;
+use burn::tensor::Device;
+use burn::train::metric::LearningRateMetric;
+use burn::train::{Learner, SupervisedTraining};
+use clap::Args;
+use contrastive_core::optim::WarmupSchedule;
+use contrastive_core::run::atomic_save::run_recorder;
+use contrastive_core::run::epochs::{EpochDataset, EpochOrder};
+use contrastive_core::run::train::{KnnMonitor, MethodStep, StepHook, StepMetric, TrainingModel};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::artifacts::RunDir;
+use crate::backend::{self, InferenceBackend, TrainBackend};
+use crate::config_file;
+use crate::harness::{self, HarnessOptions, Inputs, OnNonFinite};
+
+/// The flags every `train` command shares.
+#[derive(Args, Clone)]
+pub struct TrainFlags {
+    /// A config file, TOML or JSON, over the defaults (unknown keys are errors).
+    /// [default: the method's defaults or its preset for the embedded data]
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Overrides the config's `epochs`. [default: the config's]
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Overrides the config's `batch_size`. [default: the config's]
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Overrides the config's `seed`. [default: the config's]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// The run's folder: config, inputs, checkpoints, logs, model, summary.
+    /// [default: artifacts/<method>]
+    #[arg(long)]
+    pub artifacts: Option<PathBuf>,
+    /// Continue from the newest complete checkpoint in the artifacts folder.
+    #[arg(long)]
+    pub resume: bool,
+    /// What a step with a non-finite loss or gradient does: stop the run, or skip the step.
+    #[arg(long, value_enum, default_value = "stop")]
+    pub on_non_finite: OnNonFinite,
+    /// Device index (GPU backends).
+    #[arg(long, default_value_t = 0)]
+    pub device: usize,
+}
+
+/// What the pipeline needs of every method's config: its defaults, the keys [`TrainFlags`]
+/// override, and its validation.
+pub trait RunConfig: Serialize + DeserializeOwned + Clone {
+    fn defaults() -> Self;
+    fn epochs(&mut self) -> &mut usize;
+    fn batch_size(&mut self) -> &mut usize;
+    fn seed(&mut self) -> &mut u64;
+    fn check(&self) -> Result<()>;
+}
+
+/// The three configs share the names of those keys and a `validate()`.
+macro_rules! run_config {
+    ($($config:ty),*) => {$(
+        impl RunConfig for $config {
+            fn defaults() -> Self {
+                <$config>::new()
+            }
+            fn epochs(&mut self) -> &mut usize {
+                &mut self.epochs
+            }
+            fn batch_size(&mut self) -> &mut usize {
+                &mut self.batch_size
+            }
+            fn seed(&mut self) -> &mut u64 {
+                &mut self.seed
+            }
+            fn check(&self) -> Result<()> {
+                Ok(self.validate()?)
+            }
+        }
+    )*};
+}
+run_config!(
+    simclr::SimclrConfig,
+    simcse::SimcseConfig,
+    simvlm::SimvlmConfig
+);
+
+/// The batch type of a training or an inference model.
+type BatchOf<M, B> = <M as MethodStep<B>>::Batch;
+/// The model burn-train trains for recipe `R`.
+pub type Trained<R> = TrainingModel<TrainBackend, <R as Recipe>::Model, <R as Recipe>::Hook>;
+
+/// What a method supplies to the pipeline.
+pub trait Recipe {
+    /// `simclr`, `simcse` or `simvlm`: the task prefix and the default artifacts folder.
+    const NAME: &'static str;
+    /// Metrics lines are printed every this many steps when stdout is not a terminal.
+    const LOG_EVERY: usize = 10;
+    type Config: RunConfig;
+    /// Everything read before the run's folder is created (so bad input leaves none behind).
+    type Data;
+    /// One example as the data loader yields it.
+    type Item: Send + Sync + Clone + std::fmt::Debug + 'static;
+    type Dataset: EpochDataset<Self::Item> + 'static;
+    type Batcher: Batcher<TrainBackend, Self::Item, BatchOf<Self::Model, TrainBackend>>
+        + Batcher<InferenceBackend, Self::Item, BatchOf<Self::InferenceModel, InferenceBackend>>
+        + Clone
+        + 'static;
+    type Model: MethodStep<TrainBackend>
+        + AutodiffModule<TrainBackend, InnerModule = Self::InferenceModel>
+        + ModuleDisplay
+        + 'static;
+    type InferenceModel: MethodStep<InferenceBackend> + ModuleDisplay;
+    /// What sees the model after each step ([`contrastive_core::run::train::NoHook`] if nothing).
+    type Hook: StepHook<Self::Model> + Clone + std::fmt::Debug + Send + 'static;
+
+    /// The config: `file` over the defaults (or a preset), with the method's own flags applied.
+    fn config(&self, file: Option<&Path>) -> Result<Self::Config>;
+    /// The data arguments, recorded in the run's `inputs.json`.
+    fn inputs(&self) -> Inputs;
+    /// Reads and checks the data. `resume_from` is the epoch a resumed run continues after.
+    fn load(
+        &self,
+        config: &Self::Config,
+        artifacts: &Path,
+        resume_from: Option<usize>,
+        device: &Device<TrainBackend>,
+    ) -> Result<Self::Data>;
+    /// Writes what the run's folder needs besides config and inputs (a tokenizer, base files).
+    fn prepare(&self, _data: &Self::Data, _run: &RunDir) -> Result<()> {
+        Ok(())
+    }
+    fn model(
+        &self,
+        config: &Self::Config,
+        data: &Self::Data,
+        resume_from: Option<usize>,
+        device: &Device<TrainBackend>,
+    ) -> Result<Self::Model>;
+    /// The hook of this run, if it has one; `steps_done` counts the steps of resumed epochs.
+    fn hook(
+        &self,
+        _config: &Self::Config,
+        _data: &Self::Data,
+        _run: &RunDir,
+        _steps_done: usize,
+    ) -> Result<Option<Self::Hook>> {
+        Ok(None)
+    }
+    /// Training and validation examples, and their batcher.
+    fn datasets(
+        &self,
+        config: &Self::Config,
+        data: &Self::Data,
+    ) -> (Self::Dataset, Self::Dataset, Self::Batcher);
+    fn data_workers(config: &Self::Config) -> usize;
+    /// The learning-rate schedule over `steps_per_epoch · epochs` steps.
+    fn schedule(&self, config: &Self::Config, steps_per_epoch: usize) -> Result<WarmupSchedule>;
+    /// Calls `launch` with this config's optimizer (a method may offer several types).
+    fn optimizer<L: Launch<Trained<Self>>>(
+        &self,
+        config: &Self::Config,
+        launch: L,
+    ) -> Result<L::Output>
+    where
+        Self: Sized;
+    fn metrics(&self, config: &Self::Config) -> Metrics;
+    /// Evaluation of the untrained model, handed to [`Recipe::report`] (e.g. STS before
+    /// training). Nothing by default.
+    fn evaluate_before(
+        &self,
+        _model: &Self::InferenceModel,
+        _data: &Self::Data,
+        _device: &Device<InferenceBackend>,
+    ) -> Result<Value> {
+        Ok(Value::Null)
+    }
+    /// After training: saves what the run keeps of the model, evaluates it, and returns the
+    /// method's fields of `summary.json`.
+    fn report(
+        &self,
+        config: &Self::Config,
+        data: &Self::Data,
+        fitted: Fitted<Self>,
+        run: &RunDir,
+        device: &Device<InferenceBackend>,
+    ) -> Result<Value>
+    where
+        Self: Sized;
+}
+
+/// Runs training with an optimizer whose type the recipe picks.
+pub trait Launch<M: AutodiffModule<TrainBackend>> {
+    type Output;
+    fn launch<O: Optimizer<M, TrainBackend> + 'static>(self, optimizer: O) -> Self::Output;
+}
+
+/// The metrics a method shows on the dashboard (burn-train's learning rate is always added).
+pub struct Metrics {
+    /// Shown for training and validation steps.
+    pub both: Vec<StepMetric>,
+    /// Shown for training steps only.
+    pub train: Vec<StepMetric>,
+    /// The k-NN monitor on validation steps.
+    pub knn: Option<KnnMonitor>,
+}
+
+/// A finished training: the model reached and what the run measured.
+pub struct Fitted<R: Recipe> {
+    pub model: R::InferenceModel,
+    pub hook: Option<R::Hook>,
+    /// What [`Recipe::evaluate_before`] returned.
+    pub before: Value,
+    pub seconds: f64,
+    pub train_examples: usize,
+    pub steps_per_epoch: usize,
+    pub non_finite_steps_skipped: usize,
+}
+
+/// `train-app <method> train`: the whole run, ending with `summary.json` as the last stdout line.
+pub fn train<R: Recipe>(recipe: &R, flags: &TrainFlags) -> Result<()> {
+    let mut config = recipe.config(flags.config.as_deref())?;
+    if let Some(epochs) = flags.epochs {
+        *config.epochs() = epochs;
+    }
+    if let Some(batch_size) = flags.batch_size {
+        *config.batch_size() = batch_size;
+    }
+    if let Some(seed) = flags.seed {
+        *config.seed() = seed;
+    }
+    config.check()?;
+    let device = backend::device(flags.device)?;
+    let artifacts = flags
+        .artifacts
+        .clone()
+        .unwrap_or_else(|| Path::new("artifacts").join(R::NAME));
+    let inputs = recipe.inputs();
+    let resume_from = harness::resume_epoch(
+        flags.resume,
+        &artifacts,
+        &config,
+        &R::Config::defaults(),
+        &inputs,
+    )?;
+    // Every input is read and checked before the run's folder is touched.
+    let data = recipe.load(&config, &artifacts, resume_from, &device)?;
+    let run = RunDir::create(&artifacts)?;
+    run.write_json("config.json", &config)?;
+    run.write_json(Inputs::FILE, &inputs)?;
+    recipe.prepare(&data, &run)?;
+    let control = RunControl {
+        resume_from,
+        on_non_finite: flags.on_non_finite,
+    };
+    let fitted = fit(recipe, &config, &data, &run, control, &device)?;
+    let mut summary = json!({
+        "task": format!("{}.train", R::NAME),
+        "backend": backend::NAME,
+    });
+    let mut config = config;
+    let epochs = *config.epochs();
+    let common = json!({
+        "epochs": epochs,
+        "batch_size": *config.batch_size(),
+        "train_examples": fitted.train_examples,
+        "steps_per_epoch": fitted.steps_per_epoch,
+        "steps": fitted.steps_per_epoch * epochs,
+        "train_seconds": fitted.seconds,
+        "non_finite_steps_skipped": fitted.non_finite_steps_skipped,
+        "artifacts": run.path(),
+    });
+    let method = recipe.report(&config, &data, fitted, &run, &device)?;
+    for fields in [common, method] {
+        if let (Value::Object(summary), Value::Object(fields)) = (&mut summary, fields) {
+            summary.extend(fields);
+        }
+    }
+    run.finish(&summary)
+}
+
+/// Where a training starts and what it does on a non-finite step.
+#[derive(Clone, Copy)]
+pub struct RunControl {
+    pub resume_from: Option<usize>,
+    pub on_non_finite: OnNonFinite,
+}
+
+/// Trains `recipe`'s model on `data` into `run` with burn-train.
+pub fn fit<R: Recipe>(
+    recipe: &R,
+    config: &R::Config,
+    data: &R::Data,
+    run: &RunDir,
+    control: RunControl,
+    device: &Device<TrainBackend>,
+) -> Result<Fitted<R>> {
+    let mut keys = config.clone();
+    let (epochs, batch_size, seed) = (*keys.epochs(), *keys.batch_size(), *keys.seed());
+    TrainBackend::seed(device, seed);
+    let model = recipe.model(config, data, control.resume_from, device)?;
+    let before = recipe.evaluate_before(&model.valid(), data, device)?;
+    let (train, valid, batcher) = recipe.datasets(config, data);
+    let train_examples = train.len();
+    let steps_per_epoch = train_examples.div_ceil(batch_size);
+    let done = control.resume_from.unwrap_or(0);
+    let hook = recipe.hook(config, data, run, done * steps_per_epoch)?;
+    let workers = R::data_workers(config);
+    let loader_train = DataLoaderBuilder::new(batcher.clone())
+        .batch_size(batch_size)
+        .num_workers(workers)
+        .set_device(device.clone())
+        .build(EpochOrder::shuffled(train, seed).starting_at(done));
+    let loader_valid = DataLoaderBuilder::new(batcher)
+        .batch_size(batch_size)
+        .num_workers(workers)
+        .set_device(device.clone())
+        .build(EpochOrder::sequential(valid).starting_at(done));
+    let launch = Fit::<R> {
+        run,
+        loader_train,
+        loader_valid,
+        model,
+        hook,
+        schedule: recipe.schedule(config, steps_per_epoch)?,
+        metrics: recipe.metrics(config),
+        options: HarnessOptions {
+            epochs,
+            resume_from: control.resume_from,
+            steps_per_epoch,
+            on_non_finite: control.on_non_finite,
+            log_every: R::LOG_EVERY,
+        },
+    };
+    let trained = recipe.optimizer(config, launch)??;
+    Ok(Fitted {
+        model: trained.model,
+        hook: trained.hook,
+        before,
+        seconds: trained.seconds,
+        train_examples,
+        steps_per_epoch,
+        non_finite_steps_skipped: trained.non_finite_steps_skipped,
+    })
+}
+
+type Loader<B, M> = std::sync::Arc<dyn DataLoader<B, BatchOf<M, B>>>;
+
+/// A training ready to launch but for its optimizer.
+struct Fit<'a, R: Recipe> {
+    run: &'a RunDir,
+    loader_train: Loader<TrainBackend, R::Model>,
+    loader_valid: Loader<InferenceBackend, R::InferenceModel>,
+    model: R::Model,
+    hook: Option<R::Hook>,
+    schedule: WarmupSchedule,
+    metrics: Metrics,
+    options: HarnessOptions,
+}
+
+/// What [`Fit`] returns.
+struct Launched<R: Recipe> {
+    model: R::InferenceModel,
+    hook: Option<R::Hook>,
+    seconds: f64,
+    non_finite_steps_skipped: usize,
+}
+
+impl<R: Recipe> Launch<Trained<R>> for Fit<'_, R> {
+    type Output = Result<Launched<R>>;
+
+    fn launch<O: Optimizer<Trained<R>, TrainBackend> + 'static>(
+        self,
+        optimizer: O,
+    ) -> Self::Output {
+        let mut training =
+            SupervisedTraining::new(self.run.path(), self.loader_train, self.loader_valid);
+        for metric in self.metrics.both {
+            training = training
+                .metric_train_numeric(metric.clone())
+                .metric_valid_numeric(metric);
+        }
+        for metric in self.metrics.train {
+            training = training.metric_train_numeric(metric);
+        }
+        training = training.metric_train_numeric(LearningRateMetric::new());
+        if let Some(knn) = self.metrics.knn {
+            training = training.metric_valid_numeric(knn);
+        }
+        let (training, guards) = harness::configure(training, &self.options)?;
+        let model = TrainingModel::new(self.model, Some(guards.finite.clone()), self.hook.clone());
+        let start = std::time::Instant::now();
+        let result = training.launch(Learner::new(model, optimizer, self.schedule));
+        let non_finite_steps_skipped = guards.check(&result.model.model, self.run.path())?;
+        Ok(Launched {
+            model: result.model.model,
+            hook: self.hook,
+            seconds: start.elapsed().as_secs_f64(),
+            non_finite_steps_skipped,
+        })
+    }
+}
+
+/// Saves `model` as `name.mpk` in the run's folder, atomically.
+pub fn save_model<B: Backend, M: Module<B>>(model: &M, run: &RunDir, name: &str) -> Result<()> {
+    model
+        .clone()
+        .save_file(run.path().join(name), &run_recorder())
+        .with_context(|| format!("cannot save the trained model to {}", run.path().display()))
+}
+
+/// A finished run's folder, opened for an inference command: its config, recorded inputs and
+/// trained weights.
+pub struct FinishedRun<C> {
+    pub dir: PathBuf,
+    pub config: C,
+    weights: PathBuf,
+}
+
+impl<C: Serialize + DeserializeOwned> FinishedRun<C> {
+    /// Opens `dir`, a finished `<method> train` run whose weights are `weights` (`.mpk`).
+    pub fn open(dir: &Path, defaults: &C, method: &str, weights: &str) -> Result<Self> {
+        let config = config_file::load(&dir.join("config.json"), defaults)?;
+        let weights = dir.join(weights).with_extension("mpk");
+        if !weights.is_file() {
+            anyhow::bail!(
+                "{}: no trained model (is this a finished `{method} train` run?)",
+                weights.display()
+            );
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            config,
+            weights,
+        })
+    }
+
+    /// `model` (built from the config) with the run's trained weights.
+    pub fn load<B: Backend, M: Module<B>>(&self, model: M, device: &Device<B>) -> Result<M> {
+        model
+            .load_file(&self.weights, &run_recorder(), device)
+            .with_context(|| {
+                format!(
+                    "cannot load weights {} (do they match its config.json?)",
+                    self.weights.display()
+                )
+            })
+    }
+
+    /// The value `flag` had when the run started (its `inputs.json`), if recorded.
+    pub fn recorded(&self, flag: &str) -> Result<Option<Value>> {
+        Inputs::recorded(&self.dir, flag)
+    }
+
+    /// A recorded text (or path) argument.
+    pub fn recorded_text(&self, flag: &str) -> Result<Option<String>> {
+        Ok(self
+            .recorded(flag)?
+            .and_then(|value| value.as_str().map(str::to_string)))
+    }
+
+    /// A recorded count argument.
+    pub fn recorded_count(&self, flag: &str) -> Result<Option<usize>> {
+        Ok(self
+            .recorded(flag)?
+            .and_then(|value| value.as_u64())
+            .map(|n| n as usize))
+    }
+}

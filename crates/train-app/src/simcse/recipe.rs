@@ -1,0 +1,327 @@
+//! SimCSE for the training pipeline: `simcse train`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use burn::module::Module;
+use burn::nn::Linear;
+use burn::optim::AdamWConfig;
+use burn::tensor::Device;
+use contrastive_core::optim::{WarmupSchedule, WarmupScheduleConfig};
+use contrastive_core::run::atomic_save::run_recorder;
+use contrastive_core::run::text::TextTokenizer;
+use contrastive_core::run::text_file::read_lines;
+use contrastive_core::run::train::StepMetric;
+use serde_json::{json, Value};
+use simcse::data::batcher::{
+    sentence_examples, triplet_examples, Example, ExampleDataset, SentenceBatcher,
+};
+use simcse::data::nli::read_nli;
+use simcse::data::sts::{find_sts_sets, StsSet};
+use simcse::dev_monitor::{DevMonitor, DEV_SPEARMAN};
+use simcse::export::write_hf_directory;
+use simcse::loader::load_bert_with_pooler;
+use simcse::{Bert, BertConfig, Mode, SimCse, SimcseConfig};
+
+use super::commands::{checked_tokenizer, score_sets};
+use super::{mode_name, TrainArgs};
+use crate::artifacts::RunDir;
+use crate::backend::{InferenceBackend, TrainBackend};
+use crate::config_file;
+use crate::harness::Inputs;
+use crate::pipeline::{self, Fitted, Launch, Metrics, Recipe, Trained};
+
+pub fn train(args: TrainArgs) -> Result<()> {
+    let flags = args.flags.clone();
+    pipeline::train(&SimcseRecipe(args), &flags)
+}
+
+/// SimCSE for the training pipeline.
+struct SimcseRecipe(TrainArgs);
+
+/// What a SimCSE run reads before its folder is created.
+struct SimcseData {
+    sets: Vec<StsSet>,
+    train: ExampleDataset,
+    valid: ExampleDataset,
+    bert_config: BertConfig,
+    bert: Bert<TrainBackend>,
+    mlp: Option<Linear<TrainBackend>>,
+    /// Truncates at the config's `max_length` (training).
+    tokenizer: TextTokenizer,
+    /// Truncates at the model's longest position (evaluation).
+    eval_tokenizer: TextTokenizer,
+}
+
+/// Files of the initial model kept in the run (`base/`), so that the run alone can be exported.
+fn keep_base_files(model_dir: &Path, run: &RunDir) -> Result<PathBuf> {
+    let base = run.path().join("base");
+    std::fs::create_dir_all(&base)?;
+    for name in [
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "vocab.txt",
+    ] {
+        let source = model_dir.join(name);
+        if source.is_file() {
+            std::fs::copy(&source, base.join(name))
+                .with_context(|| format!("cannot copy {}", source.display()))?;
+        }
+    }
+    Ok(base)
+}
+
+/// Training and validation examples: the data file, optionally cut, with the last
+/// `valid_examples` held out. A one-example last batch (no negatives) is dropped.
+fn load_examples(config: &SimcseConfig, data: &Path) -> Result<(ExampleDataset, ExampleDataset)> {
+    let mut examples = match config.model.mode {
+        Mode::Unsup => sentence_examples(read_lines(data)?),
+        Mode::Sup => triplet_examples(read_nli(data)?),
+    };
+    let valid_len = config.valid_examples.min(examples.len() / 5);
+    let valid = examples.split_off(examples.len() - valid_len);
+    if let Some(n) = config.train_examples {
+        examples.truncate(n);
+    }
+    let trim = |mut e: Vec<Vec<String>>| {
+        if e.len() % config.batch_size == 1 {
+            e.pop();
+        }
+        e
+    };
+    let (train, valid) = (trim(examples), trim(valid));
+    if train.len() < 2 || valid.len() < 2 {
+        bail!(
+            "{}: {} training and {} validation examples; at least 2 of each are needed",
+            data.display(),
+            train.len(),
+            valid.len()
+        );
+    }
+    Ok((ExampleDataset::new(train), ExampleDataset::new(valid)))
+}
+
+impl Recipe for SimcseRecipe {
+    const NAME: &'static str = "simcse";
+    type Config = SimcseConfig;
+    type Data = SimcseData;
+    type Item = Example;
+    type Dataset = ExampleDataset;
+    type Batcher = SentenceBatcher;
+    type Model = SimCse<TrainBackend>;
+    type InferenceModel = SimCse<InferenceBackend>;
+    type Hook = Arc<DevMonitor>;
+
+    fn config(&self, file: Option<&Path>) -> Result<SimcseConfig> {
+        let args = &self.0;
+        let mut config = match file {
+            Some(path) => config_file::load(path, &SimcseConfig::new())?,
+            None => SimcseConfig::new(),
+        };
+        config.model.mode = args.mode;
+        if let Some(pooler) = args.pooler {
+            config.model.pooler = pooler;
+        }
+        if let Some(rate) = args.learning_rate {
+            config.learning_rate = rate;
+        }
+        if let Some(steps) = args.eval_steps {
+            config.eval_steps = steps;
+        }
+        if args.train_examples.is_some() {
+            config.train_examples = args.train_examples;
+        }
+        if args.dropout.is_some() {
+            config.model.dropout = args.dropout;
+        }
+        if args.same_mask {
+            config.model.same_dropout_mask = true;
+        }
+        Ok(config)
+    }
+
+    fn inputs(&self) -> Inputs {
+        let args = &self.0;
+        Inputs::default()
+            .with_path("--model", Some(&args.model))
+            .with_path("--data", Some(&args.data))
+            .with_path("--sts", args.sts.as_deref())
+    }
+
+    fn load(
+        &self,
+        config: &SimcseConfig,
+        _artifacts: &Path,
+        _resume_from: Option<usize>,
+        device: &Device<TrainBackend>,
+    ) -> Result<SimcseData> {
+        let args = &self.0;
+        let sets = match &args.sts {
+            Some(folder) => find_sts_sets(folder)?,
+            None => Vec::new(),
+        };
+        let (train, valid) = load_examples(config, &args.data)?;
+        let (bert_config, bert, mlp) = load_bert_with_pooler::<TrainBackend>(&args.model, device)?;
+        let vocab = bert_config.vocab_size;
+        Ok(SimcseData {
+            sets,
+            train,
+            valid,
+            tokenizer: checked_tokenizer(&args.model, config.max_length, vocab)?,
+            eval_tokenizer: checked_tokenizer(
+                &args.model,
+                bert_config.max_position_embeddings,
+                vocab,
+            )?,
+            bert_config,
+            bert,
+            mlp,
+        })
+    }
+
+    fn prepare(&self, _data: &SimcseData, run: &RunDir) -> Result<()> {
+        keep_base_files(&self.0.model, run).map(|_| ())
+    }
+
+    fn model(
+        &self,
+        config: &SimcseConfig,
+        data: &SimcseData,
+        _resume_from: Option<usize>,
+        device: &Device<TrainBackend>,
+    ) -> Result<SimCse<TrainBackend>> {
+        Ok(config.model.init(
+            &data.bert_config,
+            data.bert.clone(),
+            data.mlp.clone(),
+            device,
+        )?)
+    }
+
+    /// STS-B dev scored every `eval_steps` steps, the best model kept, when `--sts` has it.
+    fn hook(
+        &self,
+        config: &SimcseConfig,
+        data: &SimcseData,
+        run: &RunDir,
+        steps_done: usize,
+    ) -> Result<Option<Arc<DevMonitor>>> {
+        let Some(dev) = data.sets.iter().find(|s| s.name.starts_with("STS-B dev")) else {
+            return Ok(None);
+        };
+        let monitor = DevMonitor::new(
+            dev.pairs.clone(),
+            data.eval_tokenizer.clone(),
+            64,
+            config.eval_steps,
+            run.path().join("best-model"),
+        );
+        monitor.resume_after(steps_done)?;
+        Ok(Some(monitor))
+    }
+
+    fn datasets(
+        &self,
+        _config: &SimcseConfig,
+        data: &SimcseData,
+    ) -> (ExampleDataset, ExampleDataset, SentenceBatcher) {
+        let batcher = SentenceBatcher::new(data.tokenizer.clone());
+        (data.train.clone(), data.valid.clone(), batcher)
+    }
+
+    fn data_workers(config: &SimcseConfig) -> usize {
+        config.num_workers
+    }
+
+    fn schedule(&self, config: &SimcseConfig, steps_per_epoch: usize) -> Result<WarmupSchedule> {
+        let total_steps = steps_per_epoch * config.epochs;
+        Ok(WarmupScheduleConfig::new(config.learning_rate, total_steps)
+            .with_warmup_steps(config.warmup_steps.min(total_steps))
+            .with_decay(config.decay)
+            .init()?)
+    }
+
+    fn optimizer<L: Launch<Trained<Self>>>(
+        &self,
+        config: &SimcseConfig,
+        launch: L,
+    ) -> Result<L::Output> {
+        let optim = AdamWConfig::new()
+            .with_epsilon(1e-8)
+            .with_weight_decay(config.weight_decay as f32)
+            .init();
+        Ok(launch.launch(optim))
+    }
+
+    fn metrics(&self, _config: &SimcseConfig) -> Metrics {
+        let mut train = vec![StepMetric::throughput("examples/s")];
+        if self.0.sts.is_some() {
+            train.push(StepMetric::latest(DEV_SPEARMAN, true));
+        }
+        Metrics {
+            both: vec![
+                StepMetric::loss(),
+                StepMetric::accuracy(),
+                StepMetric::extra("Alignment", false),
+                StepMetric::extra("Uniformity", false),
+            ],
+            train,
+            knn: None,
+        }
+    }
+
+    fn evaluate_before(
+        &self,
+        model: &SimCse<InferenceBackend>,
+        data: &SimcseData,
+        device: &Device<InferenceBackend>,
+    ) -> Result<Value> {
+        Ok(Value::Object(score_sets(
+            model,
+            &data.eval_tokenizer,
+            &data.sets,
+            64,
+            device,
+        )?))
+    }
+
+    /// Keeps the best dev checkpoint when there is one (the reference's
+    /// `load_best_model_at_end`), scores it and exports it as a Hugging Face directory.
+    fn report(
+        &self,
+        _config: &SimcseConfig,
+        data: &SimcseData,
+        fitted: Fitted<Self>,
+        run: &RunDir,
+        device: &Device<InferenceBackend>,
+    ) -> Result<Value> {
+        let mut trained = fitted.model;
+        let best = fitted.hook.as_ref().and_then(|m| m.best());
+        match (&fitted.hook, best) {
+            (Some(monitor), Some(_)) => {
+                let path = monitor.best_model_path();
+                trained = trained
+                    .load_file(&path, &run_recorder(), device)
+                    .with_context(|| format!("cannot load {}", path.display()))?;
+            }
+            _ => pipeline::save_model(&trained, run, "best-model")?,
+        }
+        let after = score_sets(&trained, &data.eval_tokenizer, &data.sets, 64, device)?;
+        let hf = run.path().join("hf");
+        write_hf_directory(&trained, &run.path().join("base"), &hf)?;
+        let args = &self.0;
+        Ok(json!({
+            "mode": mode_name(args.mode),
+            "model": args.model,
+            "data": args.data,
+            "best_dev_step": best.map(|(step, _)| step),
+            "best_dev_spearman": best.map(|(_, rho)| rho),
+            "sts_before": fitted.before,
+            "sts_after": after,
+            "hf_export": hf,
+        }))
+    }
+}

@@ -1,0 +1,162 @@
+//! `simvlm caption`, `ask`, `eval` and `tokenizer`: what a user does with a finished run.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use burn::tensor::Device;
+use serde_json::json;
+use simvlm::data::captions::load_image;
+use simvlm::decode::generate_beam;
+use simvlm::eval::{evaluate, SetReport};
+use simvlm::tokenizer::CaptionTokenizer;
+use simvlm::{SimVlm, SimvlmConfig};
+
+use super::{AskArgs, CaptionArgs, EvalArgs, Splits, TokenizerArgs};
+use crate::backend::{self, InferenceBackend};
+use crate::pipeline::FinishedRun;
+
+/// [`evaluate`] on every set, each printed as it is reported.
+pub fn evaluate_and_print(
+    model: &SimVlm<InferenceBackend>,
+    tokenizer: &CaptionTokenizer,
+    config: &SimvlmConfig,
+    splits: &Splits,
+    device: &Device<InferenceBackend>,
+) -> BTreeMap<String, SetReport> {
+    let reports = evaluate(
+        model,
+        tokenizer,
+        config,
+        &splits.train,
+        &splits.eval,
+        device,
+    );
+    for (name, report) in &reports {
+        println!("{name}: {}", json!(report));
+    }
+    reports
+}
+
+/// A trained run: its config, tokenizer and model on the inference backend.
+fn load_run(
+    dir: &Path,
+    device: &Device<InferenceBackend>,
+) -> Result<(
+    FinishedRun<SimvlmConfig>,
+    CaptionTokenizer,
+    SimVlm<InferenceBackend>,
+)> {
+    let run = FinishedRun::open(dir, &SimvlmConfig::new(), "simvlm", "model")?;
+    let tokenizer = CaptionTokenizer::from_file(&dir.join("tokenizer.json"))?;
+    let model = run.load(
+        run.config
+            .model
+            .init::<InferenceBackend>(tokenizer.vocab_size(), device)?,
+        device,
+    )?;
+    Ok((run, tokenizer, model))
+}
+
+pub fn caption(args: CaptionArgs) -> Result<()> {
+    let device = backend::device(args.device)?;
+    let (run, tokenizer, model) = load_run(&args.checkpoint, &device)?;
+    let mut config = run.config;
+    if let Some(beam) = args.beam {
+        config.decode.beam_width = beam;
+    }
+    let prompt = tokenizer.encode(&args.prompt);
+    for path in &args.images {
+        let pixels = load_image(path, config.model.image_size)?;
+        let ids = generate_beam(
+            &model,
+            &tokenizer,
+            Some(&pixels),
+            config.model.image_size,
+            &prompt,
+            &config.decode,
+            &device,
+        );
+        let caption = [args.prompt.trim(), &tokenizer.decode(&ids)]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        println!("{}", json!({"image": path, "caption": caption}));
+    }
+    Ok(())
+}
+
+pub fn ask(args: AskArgs) -> Result<()> {
+    let device = backend::device(args.device)?;
+    let (run, tokenizer, model) = load_run(&args.checkpoint, &device)?;
+    let config = run.config;
+    let pixels = load_image(&args.image, config.model.image_size)?;
+    let ids = generate_beam(
+        &model,
+        &tokenizer,
+        Some(&pixels),
+        config.model.image_size,
+        &tokenizer.encode(&args.question),
+        &config.decode,
+        &device,
+    );
+    println!(
+        "{}",
+        json!({"image": args.image, "question": args.question, "answer": tokenizer.decode(&ids)})
+    );
+    Ok(())
+}
+
+pub fn eval(args: EvalArgs) -> Result<()> {
+    let device = backend::device(args.device)?;
+    let (run, tokenizer, model) = load_run(&args.checkpoint, &device)?;
+    let data = args.data.or_recorded(&run)?;
+    let splits = data.load(run.config.model.image_size, run.config.seed)?;
+    let evaluation = evaluate_and_print(&model, &tokenizer, &run.config, &splits, &device);
+    println!(
+        "{}",
+        json!({
+            "task": "simvlm.eval",
+            "checkpoint": args.checkpoint,
+            "data": data.data(),
+            "held_out": data.synthetic().then(|| data.held_out().to_string()),
+            "evaluation": evaluation,
+        })
+    );
+    Ok(())
+}
+
+pub fn tokenizer(args: TokenizerArgs) -> Result<()> {
+    let texts: Vec<String> = if args.corpus.extension().is_some_and(|e| e == "tsv") {
+        read_caption_texts(&args.corpus)?
+    } else {
+        std::fs::read_to_string(&args.corpus)
+            .with_context(|| format!("cannot read {}", args.corpus.display()))?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let tokenizer = CaptionTokenizer::train(&texts, args.vocab_size)?;
+    tokenizer.save(&args.out)?;
+    println!(
+        "{}",
+        json!({"task": "simvlm.tokenizer", "texts": texts.len(), "vocab_size": tokenizer.vocab_size(), "out": args.out})
+    );
+    Ok(())
+}
+
+/// The `caption` column of a captions TSV.
+fn read_caption_texts(tsv: &Path) -> Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(tsv).with_context(|| format!("cannot read {}", tsv.display()))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
+    let Some(column) = header.iter().position(|h| h.trim() == "caption") else {
+        bail!("{}:1: no `caption` column in the header", tsv.display());
+    };
+    Ok(lines
+        .filter_map(|l| l.split('\t').nth(column).map(str::to_string))
+        .collect())
+}
