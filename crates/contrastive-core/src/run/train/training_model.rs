@@ -137,7 +137,8 @@ impl<M> StepHook<M> for NoHook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::train::{NonFinitePolicy, StepValues};
+    use crate::run::train::finite_guard::NonFinitePolicy;
+    use crate::run::train::step_values::StepValues;
     use burn::backend::{Autodiff, NdArray};
     use burn::nn::{Linear, LinearConfig};
     use burn::prelude::ElementConversion;
