@@ -95,6 +95,19 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LoadError + '_ {
     }
 }
 
+/// Copies the base model's files that an export carries over unchanged (those that exist in
+/// `base`) into `out`: a training run keeps them so that it alone can be exported.
+pub fn copy_base_files(base: &Path, out: &Path) -> Result<(), LoadError> {
+    std::fs::create_dir_all(out).map_err(io_error(out))?;
+    for name in CARRIED_FILES {
+        let source = base.join(name);
+        if source.is_file() {
+            std::fs::copy(&source, out.join(name)).map_err(io_error(&source))?;
+        }
+    }
+    Ok(())
+}
+
 /// Sentence-transformers' pooling config for `pooler` (it has no layer-averaging modes: those
 /// export as the mean of the last layer, and `cls` as the `[CLS]` state without the MLP).
 fn pooling_config(pooler: Pooler, dim: usize) -> serde_json::Value {
@@ -117,17 +130,16 @@ pub fn write_hf_directory<B: Backend>(
     out: &Path,
 ) -> Result<(), LoadError> {
     std::fs::create_dir_all(out.join("1_Pooling")).map_err(io_error(out))?;
-    for name in CARRIED_FILES {
+    for name in ["config.json", "tokenizer.json"] {
         let source = base.join(name);
-        if source.is_file() {
-            std::fs::copy(&source, out.join(name)).map_err(io_error(&source))?;
-        } else if name == "config.json" || name == "tokenizer.json" {
+        if !source.is_file() {
             return Err(LoadError::Io {
                 path: source,
                 source: std::io::ErrorKind::NotFound.into(),
             });
         }
     }
+    copy_base_files(base, out)?;
     let dict = state_dict(model);
     let views = dict
         .0

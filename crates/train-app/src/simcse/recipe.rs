@@ -1,6 +1,6 @@
 //! SimCSE for the training pipeline: `simcse train`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
@@ -20,7 +20,7 @@ use simcse::data::batcher::{
 use simcse::data::nli::read_nli;
 use simcse::data::sts::{find_sts_sets, StsSet};
 use simcse::dev_monitor::{DevMonitor, DEV_SPEARMAN};
-use simcse::export::write_hf_directory;
+use simcse::export::{copy_base_files, write_hf_directory};
 use simcse::loader::load_bert_with_pooler;
 use simcse::{Bert, BertConfig, Mode, SimCse, SimcseConfig};
 
@@ -52,26 +52,6 @@ struct SimcseData {
     tokenizer: TextTokenizer,
     /// Truncates at the model's longest position (evaluation).
     eval_tokenizer: TextTokenizer,
-}
-
-/// Files of the initial model kept in the run (`base/`), so that the run alone can be exported.
-fn keep_base_files(model_dir: &Path, run: &RunDir) -> Result<PathBuf> {
-    let base = run.path().join("base");
-    std::fs::create_dir_all(&base)?;
-    for name in [
-        "config.json",
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "special_tokens_map.json",
-        "vocab.txt",
-    ] {
-        let source = model_dir.join(name);
-        if source.is_file() {
-            std::fs::copy(&source, base.join(name))
-                .with_context(|| format!("cannot copy {}", source.display()))?;
-        }
-    }
-    Ok(base)
 }
 
 /// Training and validation examples: the data file, optionally cut, with the last
@@ -183,7 +163,7 @@ impl Recipe for SimcseRecipe {
     }
 
     fn prepare(&self, _data: &SimcseData, run: &RunDir) -> Result<()> {
-        keep_base_files(&self.0.model, run).map(|_| ())
+        Ok(copy_base_files(&self.0.model, &run.path().join("base"))?)
     }
 
     fn model(
