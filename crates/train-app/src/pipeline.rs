@@ -16,7 +16,7 @@ use burn::tensor::Device;
 use burn::train::metric::LearningRateMetric;
 use burn::train::{Learner, SupervisedTraining};
 use clap::Args;
-use contrastive_core::optim::WarmupSchedule;
+use contrastive_core::optim::{LrDecay, WarmupSchedule, WarmupScheduleConfig};
 use contrastive_core::run::atomic_save::run_recorder;
 use contrastive_core::run::epochs::{EpochDataset, EpochOrder};
 use contrastive_core::run::train::{KnnMonitor, MethodStep, StepHook, StepMetric, TrainingModel};
@@ -61,12 +61,15 @@ pub struct TrainFlags {
 }
 
 /// What the pipeline needs of every method's config: its defaults, the keys [`TrainFlags`]
-/// override, and its validation.
+/// override, its data-loading threads, and its validation.
 pub trait RunConfig: Serialize + DeserializeOwned + Clone {
     fn defaults() -> Self;
-    fn epochs(&mut self) -> &mut usize;
-    fn batch_size(&mut self) -> &mut usize;
-    fn seed(&mut self) -> &mut u64;
+    fn epochs(&self) -> usize;
+    fn batch_size(&self) -> usize;
+    fn seed(&self) -> u64;
+    fn num_workers(&self) -> usize;
+    /// Applies `--epochs`, `--batch-size` and `--seed` where given.
+    fn override_with(&mut self, flags: &TrainFlags);
     fn check(&self) -> Result<()>;
 }
 
@@ -77,14 +80,22 @@ macro_rules! run_config {
             fn defaults() -> Self {
                 <$config>::new()
             }
-            fn epochs(&mut self) -> &mut usize {
-                &mut self.epochs
+            fn epochs(&self) -> usize {
+                self.epochs
             }
-            fn batch_size(&mut self) -> &mut usize {
-                &mut self.batch_size
+            fn batch_size(&self) -> usize {
+                self.batch_size
             }
-            fn seed(&mut self) -> &mut u64 {
-                &mut self.seed
+            fn seed(&self) -> u64 {
+                self.seed
+            }
+            fn num_workers(&self) -> usize {
+                self.num_workers
+            }
+            fn override_with(&mut self, flags: &TrainFlags) {
+                self.epochs = flags.epochs.unwrap_or(self.epochs);
+                self.batch_size = flags.batch_size.unwrap_or(self.batch_size);
+                self.seed = flags.seed.unwrap_or(self.seed);
             }
             fn check(&self) -> Result<()> {
                 Ok(self.validate()?)
@@ -97,6 +108,21 @@ run_config!(
     simcse::SimcseConfig,
     simvlm::SimvlmConfig
 );
+
+/// Linear warm-up to `peak` over `warmup_steps` (at most the whole run), then `decay` until
+/// `total_steps`: the schedule of every method, per optimizer step.
+pub fn warmup_schedule(
+    peak: f64,
+    total_steps: usize,
+    warmup_steps: usize,
+    decay: LrDecay,
+) -> Result<WarmupSchedule> {
+    let total_steps = total_steps.max(1);
+    Ok(WarmupScheduleConfig::new(peak, total_steps)
+        .with_warmup_steps(warmup_steps.min(total_steps))
+        .with_decay(decay)
+        .init()?)
+}
 
 /// The batch type of a training or an inference model.
 type BatchOf<M, B> = <M as MethodStep<B>>::Batch;
@@ -166,7 +192,6 @@ pub trait Recipe {
         config: &Self::Config,
         data: &Self::Data,
     ) -> (Self::Dataset, Self::Dataset, Self::Batcher);
-    fn data_workers(config: &Self::Config) -> usize;
     /// The learning-rate schedule over `steps_per_epoch · epochs` steps.
     fn schedule(&self, config: &Self::Config, steps_per_epoch: usize) -> Result<WarmupSchedule>;
     /// Calls `launch` with this config's optimizer (a method may offer several types).
@@ -233,15 +258,7 @@ pub struct Fitted<R: Recipe> {
 /// `train-app <method> train`: the whole run, ending with `summary.json` as the last stdout line.
 pub fn train<R: Recipe>(recipe: &R, flags: &TrainFlags) -> Result<()> {
     let mut config = recipe.config(flags.config.as_deref())?;
-    if let Some(epochs) = flags.epochs {
-        *config.epochs() = epochs;
-    }
-    if let Some(batch_size) = flags.batch_size {
-        *config.batch_size() = batch_size;
-    }
-    if let Some(seed) = flags.seed {
-        *config.seed() = seed;
-    }
+    config.override_with(flags);
     config.check()?;
     let device = backend::device(flags.device)?;
     let artifacts = flags
@@ -271,11 +288,10 @@ pub fn train<R: Recipe>(recipe: &R, flags: &TrainFlags) -> Result<()> {
         "task": format!("{}.train", R::NAME),
         "backend": backend::NAME,
     });
-    let mut config = config;
-    let epochs = *config.epochs();
+    let epochs = config.epochs();
     let common = json!({
         "epochs": epochs,
-        "batch_size": *config.batch_size(),
+        "batch_size": config.batch_size(),
         "train_examples": fitted.train_examples,
         "steps_per_epoch": fitted.steps_per_epoch,
         "steps": fitted.steps_per_epoch * epochs,
@@ -308,8 +324,7 @@ pub fn fit<R: Recipe>(
     control: RunControl,
     device: &Device<TrainBackend>,
 ) -> Result<Fitted<R>> {
-    let mut keys = config.clone();
-    let (epochs, batch_size, seed) = (*keys.epochs(), *keys.batch_size(), *keys.seed());
+    let (epochs, batch_size, seed) = (config.epochs(), config.batch_size(), config.seed());
     TrainBackend::seed(device, seed);
     let model = recipe.model(config, data, control.resume_from, device)?;
     let before = recipe.evaluate_before(&model.valid(), data, device)?;
@@ -318,7 +333,7 @@ pub fn fit<R: Recipe>(
     let steps_per_epoch = train_examples.div_ceil(batch_size);
     let done = control.resume_from.unwrap_or(0);
     let hook = recipe.hook(config, data, run, done * steps_per_epoch)?;
-    let workers = R::data_workers(config);
+    let workers = config.num_workers();
     let loader_train = DataLoaderBuilder::new(batcher.clone())
         .batch_size(batch_size)
         .num_workers(workers)

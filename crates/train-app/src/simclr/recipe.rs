@@ -10,7 +10,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Device;
 use burn::train::metric::Metric;
 use contrastive_core::eval::{KnnConfig, LinearProbeConfig};
-use contrastive_core::optim::{LarsConfig, LrDecay, WarmupSchedule, WarmupScheduleConfig};
+use contrastive_core::optim::{LarsConfig, LrDecay, WarmupSchedule};
 use contrastive_core::run::train::{KnnMonitor, NoHook, StepMetric};
 use serde_json::{json, Value};
 use simclr::data::augment::Augmenter;
@@ -122,17 +122,12 @@ impl Recipe for SimclrRecipe {
         (train, valid, ViewPairBatcher)
     }
 
-    fn data_workers(config: &SimclrConfig) -> usize {
-        config.num_workers
-    }
-
     fn schedule(&self, config: &SimclrConfig, steps_per_epoch: usize) -> Result<WarmupSchedule> {
-        let total_steps = (steps_per_epoch * config.epochs).max(1);
-        Ok(
-            WarmupScheduleConfig::new(config.learning_rate(), total_steps)
-                .with_warmup_steps((steps_per_epoch * config.warmup_epochs).min(total_steps))
-                .with_decay(LrDecay::Cosine)
-                .init()?,
+        pipeline::warmup_schedule(
+            config.learning_rate(),
+            steps_per_epoch * config.epochs,
+            steps_per_epoch * config.warmup_epochs,
+            LrDecay::Cosine,
         )
     }
 

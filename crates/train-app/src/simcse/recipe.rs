@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::nn::Linear;
 use burn::optim::AdamWConfig;
 use burn::tensor::Device;
-use contrastive_core::optim::{WarmupSchedule, WarmupScheduleConfig};
+use contrastive_core::optim::WarmupSchedule;
 use contrastive_core::run::atomic_save::run_recorder;
 use contrastive_core::run::text::TextTokenizer;
 use contrastive_core::run::text_file::read_lines;
@@ -212,16 +212,13 @@ impl Recipe for SimcseRecipe {
         (data.train.clone(), data.valid.clone(), batcher)
     }
 
-    fn data_workers(config: &SimcseConfig) -> usize {
-        config.num_workers
-    }
-
     fn schedule(&self, config: &SimcseConfig, steps_per_epoch: usize) -> Result<WarmupSchedule> {
-        let total_steps = steps_per_epoch * config.epochs;
-        Ok(WarmupScheduleConfig::new(config.learning_rate, total_steps)
-            .with_warmup_steps(config.warmup_steps.min(total_steps))
-            .with_decay(config.decay)
-            .init()?)
+        pipeline::warmup_schedule(
+            config.learning_rate,
+            steps_per_epoch * config.epochs,
+            config.warmup_steps,
+            config.decay,
+        )
     }
 
     fn optimizer<L: Launch<Trained<Self>>>(

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use burn::optim::AdamWConfig;
 use burn::tensor::Device;
 use contrastive_core::nn::ResNet;
-use contrastive_core::optim::{WarmupSchedule, WarmupScheduleConfig};
+use contrastive_core::optim::WarmupSchedule;
 use contrastive_core::run::text_file::read_lines;
 use contrastive_core::run::train::{NoHook, StepMetric};
 use serde_json::{json, Value};
@@ -133,16 +133,13 @@ impl Recipe for SimvlmRecipe {
         (train, valid, batcher)
     }
 
-    fn data_workers(config: &SimvlmConfig) -> usize {
-        config.num_workers
-    }
-
     fn schedule(&self, config: &SimvlmConfig, steps_per_epoch: usize) -> Result<WarmupSchedule> {
-        let total_steps = steps_per_epoch * config.epochs;
-        Ok(WarmupScheduleConfig::new(config.learning_rate, total_steps)
-            .with_warmup_steps(config.warmup_steps.min(total_steps))
-            .with_decay(config.decay)
-            .init()?)
+        pipeline::warmup_schedule(
+            config.learning_rate,
+            steps_per_epoch * config.epochs,
+            config.warmup_steps,
+            config.decay,
+        )
     }
 
     fn optimizer<L: Launch<Trained<Self>>>(
