@@ -6,7 +6,8 @@
 //!   `--compare-pytorch` runs ours, the PyTorch peer, ours again for each case with a peer.
 //! - `bench core`: NT-Xent forward/backward timings on the CPU backends.
 //! - `bench simclr`: SimCLR training-step and augmentation throughput.
-//! - `bench simcse`: SimCSE training-step and embedding throughput (MiniLM shape).
+//! - `bench simcse`: SimCSE training-step and embedding throughput (MiniLM shape), and the
+//!   batch-512 step whole and with GradCache (peak memory and throughput).
 //! - `bench simvlm`: SimVLM training-step and cached generation throughput.
 //! - `fuzz [SECONDS]`: every parser fuzz target in `xtask/fuzz` for SECONDS each (default 60),
 //!   with cargo-fuzz on the nightly toolchain; prints runs and crashes per target.

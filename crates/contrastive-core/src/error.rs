@@ -28,6 +28,13 @@ pub enum ContrastiveError {
         value: f64,
         expected: &'static str,
     },
+    /// A batch processed in pieces (GradCache chunks, accumulation steps) must split evenly.
+    #[error("`{key}` = {pieces} does not divide `batch_size` = {batch}: every piece of a batch must hold the same number of examples")]
+    UnevenPieces {
+        key: &'static str,
+        pieces: usize,
+        batch: usize,
+    },
 }
 
 /// Checks that a temperature is usable as a divisor of cosine similarities.
@@ -78,6 +85,26 @@ pub fn check_dropout(key: &'static str, p: f64) -> Result<(), ContrastiveError> 
             expected: "a probability in [0, 1)",
         })
     }
+}
+
+/// Checks that a batch of `batch` examples splits into `pieces` (≥ 1) equal pieces; `key`
+/// names the setting.
+pub fn check_pieces(
+    key: &'static str,
+    pieces: usize,
+    batch: usize,
+) -> Result<(), ContrastiveError> {
+    if pieces == 0 {
+        return Err(ContrastiveError::InvalidValue {
+            key,
+            value: 0.0,
+            expected: ">= 1 (1 processes the batch whole)",
+        });
+    }
+    if !batch.is_multiple_of(pieces) {
+        return Err(ContrastiveError::UnevenPieces { key, pieces, batch });
+    }
+    Ok(())
 }
 
 /// Checks that a batch has at least two rows, the minimum for in-batch negatives.

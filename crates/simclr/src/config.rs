@@ -1,7 +1,7 @@
 //! SimCLR's configuration, with the paper's CIFAR-10 defaults.
 
 use burn::config::Config;
-use contrastive_core::error::check_positive;
+use contrastive_core::error::{check_pieces, check_positive};
 use contrastive_core::nn::ResNetConfig;
 use contrastive_core::ContrastiveError;
 
@@ -69,6 +69,12 @@ pub struct SimclrConfig {
     /// Images per batch `N` (each gives two views: 2N per step).
     #[config(default = 256)]
     pub batch_size: usize,
+    /// GradCache: each step encodes its batch in this many chunks of images, one after the
+    /// other, for NT-Xent's exact gradient over the whole batch at the activation memory of
+    /// one chunk (the price: one more forward pass). BatchNorm normalises each chunk by its own
+    /// statistics. Must divide `batch_size`; 1 encodes the batch whole.
+    #[config(default = 1)]
+    pub grad_cache_chunks: usize,
     /// Data-loading threads that decode and augment in parallel with the step.
     #[config(default = 2)]
     pub num_workers: usize,
@@ -95,6 +101,7 @@ impl SimclrConfig {
                 batch: self.batch_size,
             });
         }
+        check_pieces("grad_cache_chunks", self.grad_cache_chunks, self.batch_size)?;
         check_positive(&[
             ("epochs", self.epochs as f64),
             ("augment.size", self.augment.size as f64),

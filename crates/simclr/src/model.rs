@@ -45,13 +45,21 @@ impl<B: Backend> SimClr<B> {
         self.encoder.forward(images)
     }
 
+    /// The projections `z = g(f(x̃))` the loss sees, `[views, projection_dim]`.
+    pub fn project(&self, views: Tensor<B, 4>) -> Tensor<B, 2> {
+        self.head.forward(self.encoder.forward(views))
+    }
+
+    /// NT-Xent over the projections of `2N` views (first views, then second views).
+    pub fn objective(&self, z: Tensor<B, 2>) -> Result<ContrastiveOutput<B>, ContrastiveError> {
+        let n = z.dims()[0] / 2;
+        self.loss.forward(z.clone().slice(0..n), z.slice(n..2 * n))
+    }
+
     /// NT-Xent over a batch of `2N` views (first views, then second views). Both views go
     /// through the encoder in one pass, so BatchNorm statistics cover all 2N of them.
     pub fn forward(&self, views: Tensor<B, 4>) -> Result<ContrastiveOutput<B>, ContrastiveError> {
-        let [two_n, ..] = views.dims();
-        let z = self.head.forward(self.encoder.forward(views));
-        let n = two_n / 2;
-        self.loss.forward(z.clone().slice(0..n), z.slice(n..2 * n))
+        self.objective(self.project(views))
     }
 }
 

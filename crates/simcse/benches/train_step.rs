@@ -1,7 +1,8 @@
 //! SimCSE throughput on the CPU backends: the unsupervised training step (2 × 64 sequences of
 //! 32 tokens through a MiniLM-shaped BERT — 6 layers, width 384, 12 heads, FFN 1536, vocabulary
 //! 30522 — and an AdamW update) in sentences per second, and inference embedding (`embed`) in
-//! sentences per second.
+//! sentences per second. GradCache: the same step at batch 512, whole and in 8 chunks, each in
+//! a process of its own so that their peak memory can be compared.
 //!
 //! `cargo bench -p simcse --bench train_step` (or `cargo xtask bench simcse`). The weights are
 //! random: throughput does not depend on them. See `contrastive_core::run::bench` for backends, case
@@ -13,6 +14,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 use contrastive_core::run::bench::{self, Measurement};
 use contrastive_core::run::text::TokenBatch;
+use contrastive_core::run::train::{ChunkedStep, MethodStep};
 use simcse::{BertConfig, SentenceBatch, SimCse, SimcseModelConfig};
 
 const WARMUP: usize = 2;
@@ -52,26 +54,43 @@ fn model<B: Backend>(device: &B::Device) -> SimCse<B> {
 /// The unsupervised step (the peer's `simcse_minilm_b64`): 2 × 64 sequences in one forward,
 /// dropout active, AdamW (weight decay 0, as the peer).
 fn train_step_times<B: AutodiffBackend>() -> Vec<f64> {
+    grad_cache_step_times::<B>(BATCH, 1, WARMUP, TIMED)
+}
+
+/// The unsupervised step at `batch`, encoded in `chunks` GradCache chunks (1: whole).
+fn grad_cache_step_times<B: AutodiffBackend>(
+    batch: usize,
+    chunks: usize,
+    warmup: usize,
+    timed: usize,
+) -> Vec<f64> {
     let device = Default::default();
     let mut model = model::<B>(&device);
     let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
     let batch = SentenceBatch {
-        tokens: tokens::<B>(BATCH, &device),
+        tokens: tokens::<B>(batch, &device),
         columns: 1,
-        size: BATCH,
+        size: batch,
         noise_seed: 0,
     };
-    bench::time_steps(WARMUP, TIMED, || {
-        let loss = model
-            .forward(&batch)
-            .expect("a valid batch")
-            .contrastive
-            .loss;
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
+    bench::time_steps(warmup, timed, || {
+        let (loss, grads) = if chunks == 1 {
+            let out = model.step_output(batch.clone(), true);
+            let grads = GradientsParams::from_grads(out.loss.backward(), &model);
+            (out.loss, grads)
+        } else {
+            let (out, grads) = model.chunked_step(batch.clone(), chunks);
+            (out.loss, grads)
+        };
         model = optim.step(3e-5, model.clone(), grads);
         let _ = loss.into_scalar();
     })
 }
+
+/// Sentences per GradCache step: the paper's supervised batch.
+const LARGE_BATCH: usize = 512;
+/// A batch-512 step takes most of a minute on two cores.
+const LARGE_TIMED: usize = 3;
 
 fn embed_step_times<B: Backend>() -> Vec<f64> {
     let device = Default::default();
@@ -85,29 +104,71 @@ fn embed_step_times<B: Backend>() -> Vec<f64> {
 /// Step times of one case on the named backend.
 type StepTimes = fn(&str) -> Vec<f64>;
 
+/// A measured case: name, what it runs, sentences per step, whether its peak memory is
+/// compared with another case's (then it runs in a process of its own), and the run.
+type Case = (&'static str, &'static str, usize, bool, StepTimes);
+
 fn main() {
     contrastive_core::run::allocator::keep_freed_memory();
-    let arch = format!("MiniLM-L6 shape (6 layers, 384 wide, 12 heads, FFN 1536, vocab 30522), random weights, {BATCH} x {LEN} tokens, cls pooler + MLP");
+    let arch = format!("MiniLM-L6 shape (6 layers, 384 wide, 12 heads, FFN 1536, vocab 30522), random weights, {LEN} tokens, cls pooler + MLP");
     for backend in bench::backends(&["ndarray", "flex"]) {
         type Nd = NdArray;
-        let cases: [(&str, &str, StepTimes); 2] = [
+        let cases: [Case; 4] = [
             (
                 "simcse_minilm_b64",
                 "unsupervised step, 2B sequences, AdamW",
+                BATCH,
+                false,
                 |b| match b {
                     "ndarray" => train_step_times::<Autodiff<Nd>>(),
                     "flex" => train_step_times::<Autodiff<Flex>>(),
                     other => panic!("unknown backend {other} (ndarray, flex)"),
                 },
             ),
-            ("simcse_embed_b64", "inference embedding", |b| match b {
-                "ndarray" => embed_step_times::<Nd>(),
-                "flex" => embed_step_times::<Flex>(),
-                other => panic!("unknown backend {other} (ndarray, flex)"),
-            }),
+            (
+                "simcse_embed_b64",
+                "inference embedding",
+                BATCH,
+                false,
+                |b| match b {
+                    "ndarray" => embed_step_times::<Nd>(),
+                    "flex" => embed_step_times::<Flex>(),
+                    other => panic!("unknown backend {other} (ndarray, flex)"),
+                },
+            ),
+            (
+                "simcse_minilm_b512",
+                "unsupervised step, 2B sequences, AdamW, the batch whole",
+                LARGE_BATCH,
+                true,
+                |b| match b {
+                    "ndarray" => {
+                        grad_cache_step_times::<Autodiff<Nd>>(LARGE_BATCH, 1, 1, LARGE_TIMED)
+                    }
+                    "flex" => {
+                        grad_cache_step_times::<Autodiff<Flex>>(LARGE_BATCH, 1, 1, LARGE_TIMED)
+                    }
+                    other => panic!("unknown backend {other} (ndarray, flex)"),
+                },
+            ),
+            (
+                "simcse_minilm_b512_gc8",
+                "unsupervised step, 2B sequences, AdamW, GradCache in 8 chunks",
+                LARGE_BATCH,
+                true,
+                |b| match b {
+                    "ndarray" => {
+                        grad_cache_step_times::<Autodiff<Nd>>(LARGE_BATCH, 8, 1, LARGE_TIMED)
+                    }
+                    "flex" => {
+                        grad_cache_step_times::<Autodiff<Flex>>(LARGE_BATCH, 8, 1, LARGE_TIMED)
+                    }
+                    other => panic!("unknown backend {other} (ndarray, flex)"),
+                },
+            ),
         ];
-        for (case, what, run) in cases {
-            if !bench::selected(case) {
+        for (case, what, sentences, isolated, run) in cases {
+            if !bench::selected(case) || (isolated && !bench::measured_here(case, &backend)) {
                 continue;
             }
             bench::reset_peak_rss();
@@ -116,10 +177,10 @@ fn main() {
                 case: case.into(),
                 backend: backend.clone(),
                 unit: "sentences".into(),
-                items_per_step: BATCH,
+                items_per_step: sentences,
                 step_seconds,
                 peak_rss_mb: bench::peak_rss_mb(),
-                arch: format!("{arch}; {what}"),
+                arch: format!("{arch}; batch {sentences}; {what}"),
             }
             .report();
         }

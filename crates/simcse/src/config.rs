@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use contrastive_core::error::{
-    check_dropout, check_non_negative, check_positive, check_temperature,
+    check_dropout, check_non_negative, check_pieces, check_positive, check_temperature,
 };
 use contrastive_core::optim::LrDecay;
 use contrastive_core::ContrastiveError;
@@ -122,6 +122,12 @@ pub struct SimcseConfig {
     /// Examples per batch (64 unsupervised, 512 supervised in the paper).
     #[config(default = 64)]
     pub batch_size: usize,
+    /// GradCache: each step encodes its batch in this many chunks of examples, one after the
+    /// other, for the loss's exact gradient over the whole batch at the activation memory of
+    /// one chunk (the price: one more forward pass). Each chunk's dropout masks are drawn again
+    /// in the second pass. Must divide `batch_size`; 1 encodes the batch whole.
+    #[config(default = 1)]
+    pub grad_cache_chunks: usize,
     /// Tokens per sentence after truncation (32 in the paper).
     #[config(default = 32)]
     pub max_length: usize,
@@ -151,6 +157,7 @@ impl SimcseConfig {
                 batch: self.batch_size,
             });
         }
+        check_pieces("grad_cache_chunks", self.grad_cache_chunks, self.batch_size)?;
         check_positive(&[
             ("learning_rate", self.learning_rate),
             ("epochs", self.epochs as f64),

@@ -1,6 +1,8 @@
 //! The SimCSE model: BERT, a pooler and the contrastive objective. Positives are the same
 //! sentence under another dropout mask (unsupervised) or an entailed sentence (supervised).
 
+use std::ops::Range;
+
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{backend::Backend, Tensor};
@@ -9,6 +11,7 @@ use contrastive_core::loss::{
     UnsupervisedSimCseConfig,
 };
 use contrastive_core::run::text::TokenBatch;
+use contrastive_core::run::train::column_rows;
 use contrastive_core::ContrastiveError;
 
 use crate::config::{BertConfig, SimcseModelConfig};
@@ -110,45 +113,48 @@ impl<B: Backend> SimCse<B> {
         self.objective.pooler
     }
 
-    /// The contrastive loss of a batch. Unsupervised: the `N` sentences go through the encoder
-    /// twice in one `2N` batch, so each copy gets its own dropout mask.
-    pub fn forward(&self, batch: &SentenceBatch<B>) -> Result<SimCseOutput<B>, ContrastiveError> {
-        let n = batch.size;
-        let column = |z: &Tensor<B, 2>, i: usize| z.clone().slice(i * n..(i + 1) * n);
-        let (anchors, positives, negatives) = match batch.columns {
-            1 if self.objective.same_dropout_mask => {
-                let z = self.embed(&batch.tokens, true);
-                (z.clone(), z, None)
+    /// Encoder rows per example: the sentence twice (unsupervised, so each copy gets its own
+    /// dropout mask), once (unsupervised with `same_dropout_mask`), or one per column
+    /// (supervised: anchor, positive and, with hard negatives, the negative).
+    pub fn passes(&self, batch: &SentenceBatch<B>) -> usize {
+        match batch.columns {
+            1 if self.objective.same_dropout_mask => 1,
+            1 => 2,
+            columns => columns,
+        }
+    }
+
+    /// The encoder input of examples `range`: every pass of those examples, pass after pass.
+    pub fn encoder_input(&self, batch: &SentenceBatch<B>, range: Range<usize>) -> TokenBatch<B> {
+        let columns = batch.columns;
+        let twice = self.passes(batch) == 2 && columns == 1;
+        batch.tokens.map_rows(|rows| {
+            let chunk = column_rows(rows, columns, range.clone());
+            if twice {
+                Tensor::cat(vec![chunk.clone(), chunk], 0)
+            } else {
+                chunk
             }
-            1 => {
-                let t = &batch.tokens;
-                let twice = TokenBatch {
-                    input_ids: Tensor::cat(vec![t.input_ids.clone(), t.input_ids.clone()], 0),
-                    token_type_ids: Tensor::cat(
-                        vec![t.token_type_ids.clone(), t.token_type_ids.clone()],
-                        0,
-                    ),
-                    attention_mask: Tensor::cat(
-                        vec![t.attention_mask.clone(), t.attention_mask.clone()],
-                        0,
-                    ),
-                };
-                let z = self.embed(&twice, true);
-                (column(&z, 0), column(&z, 1), None)
-            }
-            columns => {
-                let z = self.embed(&batch.tokens, true);
-                let negatives = (columns == 3).then(|| column(&z, 2));
-                (column(&z, 0), column(&z, 1), negatives)
-            }
-        };
-        let contrastive = match negatives {
-            Some(negatives) => {
-                self.objective
-                    .triplets
-                    .forward(anchors.clone(), positives.clone(), negatives)?
-            }
-            None => self
+        })
+    }
+
+    /// The contrastive loss on the embeddings `z` of every pass of a batch's `n` examples,
+    /// pass after pass (`[passes · n, d]`).
+    pub fn objective(
+        &self,
+        z: Tensor<B, 2>,
+        passes: usize,
+    ) -> Result<SimCseOutput<B>, ContrastiveError> {
+        let n = z.dims()[0] / passes;
+        let column = |i: usize| z.clone().slice(i * n..(i + 1) * n);
+        let anchors = column(0);
+        let positives = if passes == 1 { column(0) } else { column(1) };
+        let contrastive = match passes {
+            3 => self
+                .objective
+                .triplets
+                .forward(anchors.clone(), positives.clone(), column(2))?,
+            _ => self
                 .objective
                 .pairs
                 .forward(anchors.clone(), positives.clone())?,
@@ -158,6 +164,12 @@ impl<B: Backend> SimCse<B> {
             anchors,
             positives,
         })
+    }
+
+    /// The contrastive loss of a batch, all of its passes through the encoder together.
+    pub fn forward(&self, batch: &SentenceBatch<B>) -> Result<SimCseOutput<B>, ContrastiveError> {
+        let z = self.embed(&self.encoder_input(batch, 0..batch.size), true);
+        self.objective(z, self.passes(batch))
     }
 }
 

@@ -1,7 +1,7 @@
 //! Everything a SimVLM run needs besides its data.
 
 use burn::config::Config;
-use contrastive_core::error::{check_dropout, check_non_negative, check_positive};
+use contrastive_core::error::{check_dropout, check_non_negative, check_pieces, check_positive};
 use contrastive_core::optim::LrDecay;
 use contrastive_core::ContrastiveError;
 
@@ -30,9 +30,15 @@ pub struct SimvlmConfig {
     /// Passes over the training examples.
     #[config(default = 6)]
     pub epochs: usize,
-    /// Examples per batch.
+    /// Examples per optimizer step.
     #[config(default = 64)]
     pub batch_size: usize,
+    /// Gradient accumulation: each step runs its batch as this many micro-batches, one after
+    /// the other, and sums their gradients into one optimizer step (exact for the per-token
+    /// loss; the stem's BatchNorm normalises each micro-batch by its own statistics). Must
+    /// divide `batch_size`; 1 runs the batch whole.
+    #[config(default = 1)]
+    pub accumulate_steps: usize,
     /// Words kept by the trained tokenizer (special tokens included).
     #[config(default = 2000)]
     pub vocab_size: usize,
@@ -63,6 +69,7 @@ impl SimvlmConfig {
         ])?;
         check_non_negative("weight_decay", self.weight_decay)?;
         check_dropout("word_dropout", self.word_dropout)?;
+        check_pieces("accumulate_steps", self.accumulate_steps, self.batch_size)?;
         Ok(())
     }
 }

@@ -1,9 +1,11 @@
-//! What one SimVLM step computes, for the training pipeline's [`MethodStep`].
+//! What one SimVLM step computes, for the training pipeline's [`MethodStep`] and, for batches
+//! larger than memory, its [`ChunkedStep`] (gradient accumulation).
 
-use burn::tensor::backend::Backend;
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, Transaction};
 use burn::train::ItemLazy;
-use contrastive_core::run::train::{MethodStep, StepOutput, StepValues};
+use contrastive_core::run::train::{even_ranges, ChunkedStep, MethodStep, StepOutput, StepValues};
 
 use crate::data::batcher::PrefixBatch;
 use crate::model::SimVlm;
@@ -70,5 +72,38 @@ impl<B: Backend> MethodStep<B> for SimVlm<B> {
             tokens: out.tokens,
             examples,
         }
+    }
+}
+
+impl<B: AutodiffBackend> ChunkedStep<B> for SimVlm<B> {
+    /// Gradient accumulation over `chunks` micro-batches of examples. The PrefixLM loss is a
+    /// mean over the batch's target tokens, so micro-batch `i`'s loss is weighted by its share
+    /// `Tᵢ / T` of them: the summed gradients are exactly the whole batch's. Micro-batch `i`
+    /// draws its dropout masks from the batch's seed plus `i`.
+    fn chunked_step(
+        &self,
+        batch: PrefixBatch<B>,
+        chunks: usize,
+    ) -> (PrefixLmStepOutput<B>, GradientsParams) {
+        let [examples, _] = batch.prefix_ids.dims();
+        let device = batch.labels.device();
+        let target_tokens = batch.decoder_mask.clone().sum().float().clamp_min(1.0);
+        let mut accumulated = GradientsAccumulator::<Self>::new();
+        let mut total = PrefixLmStepOutput {
+            loss: Tensor::zeros([1], &device),
+            correct: Tensor::zeros([1], &device),
+            tokens: Tensor::zeros([1], &device),
+            examples,
+        };
+        for (rows, i) in even_ranges(examples, chunks).into_iter().zip(0u64..) {
+            let micro = self.step_output(batch.rows(rows, batch.noise_seed.wrapping_add(i)), true);
+            let share = micro.tokens.clone().float().clamp_min(1.0) / target_tokens.clone();
+            let weighted = micro.loss * share;
+            accumulated.accumulate(self, GradientsParams::from_grads(weighted.backward(), self));
+            total.loss = total.loss + weighted.detach();
+            total.correct = total.correct + micro.correct;
+            total.tokens = total.tokens + micro.tokens;
+        }
+        (total, accumulated.grads())
     }
 }

@@ -19,7 +19,9 @@ use clap::Args;
 use contrastive_core::optim::{LrDecay, WarmupSchedule, WarmupScheduleConfig};
 use contrastive_core::run::atomic_save::run_recorder;
 use contrastive_core::run::epochs::{EpochDataset, EpochOrder};
-use contrastive_core::run::train::{KnnMonitor, MethodStep, StepHook, StepMetric, TrainingModel};
+use contrastive_core::run::train::{
+    ChunkedStep, KnnMonitor, MethodStep, StepHook, StepMetric, TrainingModel,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -68,14 +70,17 @@ pub trait RunConfig: Serialize + DeserializeOwned + Clone {
     fn batch_size(&self) -> usize;
     fn seed(&self) -> u64;
     fn num_workers(&self) -> usize;
+    /// The key and value of the pieces each training batch is processed in (GradCache chunks
+    /// or accumulation steps).
+    fn chunks(&self) -> (&'static str, usize);
     /// Applies `--epochs`, `--batch-size` and `--seed` where given.
     fn override_with(&mut self, flags: &TrainFlags);
     fn check(&self) -> Result<()>;
 }
 
-/// The three configs share the names of those keys and a `validate()`.
+/// The three configs share the names of those keys (but for the chunks') and a `validate()`.
 macro_rules! run_config {
-    ($($config:ty),*) => {$(
+    ($($config:ty: $chunks:ident),*) => {$(
         impl RunConfig for $config {
             fn defaults() -> Self {
                 <$config>::new()
@@ -92,6 +97,9 @@ macro_rules! run_config {
             fn num_workers(&self) -> usize {
                 self.num_workers
             }
+            fn chunks(&self) -> (&'static str, usize) {
+                (stringify!($chunks), self.$chunks)
+            }
             fn override_with(&mut self, flags: &TrainFlags) {
                 self.epochs = flags.epochs.unwrap_or(self.epochs);
                 self.batch_size = flags.batch_size.unwrap_or(self.batch_size);
@@ -104,9 +112,9 @@ macro_rules! run_config {
     )*};
 }
 run_config!(
-    simclr::SimclrConfig,
-    simcse::SimcseConfig,
-    simvlm::SimvlmConfig
+    simclr::SimclrConfig: grad_cache_chunks,
+    simcse::SimcseConfig: grad_cache_chunks,
+    simvlm::SimvlmConfig: accumulate_steps
 );
 
 /// Linear warm-up to `peak` over `warmup_steps` (at most the whole run), then `decay` until
@@ -145,7 +153,7 @@ pub trait Recipe {
         + Batcher<InferenceBackend, Self::Item, BatchOf<Self::InferenceModel, InferenceBackend>>
         + Clone
         + 'static;
-    type Model: MethodStep<TrainBackend>
+    type Model: ChunkedStep<TrainBackend>
         + AutodiffModule<TrainBackend, InnerModule = Self::InferenceModel>
         + ModuleDisplay
         + 'static;
@@ -289,9 +297,11 @@ pub fn train<R: Recipe>(recipe: &R, flags: &TrainFlags) -> Result<()> {
         "backend": backend::NAME,
     });
     let epochs = config.epochs();
+    let (chunks_key, chunks) = config.chunks();
     let common = json!({
         "epochs": epochs,
         "batch_size": config.batch_size(),
+        chunks_key: chunks,
         "train_examples": fitted.train_examples,
         "steps_per_epoch": fitted.steps_per_epoch,
         "steps": fitted.steps_per_epoch * epochs,
@@ -350,6 +360,7 @@ pub fn fit<R: Recipe>(
         loader_valid,
         model,
         hook,
+        chunks: config.chunks().1,
         schedule: recipe.schedule(config, steps_per_epoch)?,
         metrics: recipe.metrics(config),
         options: HarnessOptions {
@@ -381,6 +392,8 @@ struct Fit<'a, R: Recipe> {
     loader_valid: Loader<InferenceBackend, R::InferenceModel>,
     model: R::Model,
     hook: Option<R::Hook>,
+    /// Pieces each training batch is processed in.
+    chunks: usize,
     schedule: WarmupSchedule,
     metrics: Metrics,
     options: HarnessOptions,
@@ -416,7 +429,8 @@ impl<R: Recipe> Launch<Trained<R>> for Fit<'_, R> {
             training = training.metric_valid_numeric(knn);
         }
         let (training, guards) = harness::configure(training, &self.options)?;
-        let model = TrainingModel::new(self.model, Some(guards.finite.clone()), self.hook.clone());
+        let model = TrainingModel::new(self.model, Some(guards.finite.clone()), self.hook.clone())
+            .with_chunks(self.chunks);
         let start = std::time::Instant::now();
         let result = training.launch(Learner::new(model, optimizer, self.schedule));
         let non_finite_steps_skipped = guards.check(&result.model.model, self.run.path())?;

@@ -107,6 +107,36 @@ fn simclr_trains_writes_artifacts_and_resumes() {
 }
 
 #[test]
+fn simclr_trains_with_grad_cache_chunks() {
+    let dir = scratch("grad-cache");
+    let config = tiny_config(&dir, "");
+    let artifacts = dir.join("run");
+    let out = train_app(&[
+        "simclr",
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--synthetic-images",
+        "16",
+        "--batch-size",
+        "8",
+        "--grad-cache-chunks",
+        "4",
+        "--epochs",
+        "1",
+        "--artifacts",
+        artifacts.to_str().unwrap(),
+        "--no-eval",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = last_json(&out);
+    assert_eq!(summary["grad_cache_chunks"], 4);
+    assert_eq!(summary["steps_per_epoch"], 2);
+    assert!(artifacts.join("model.mpk").is_file());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
 fn config_mistakes_are_named() {
     let dir = scratch("config");
     let typo = tiny_config(&dir, "temprature = 0.1");

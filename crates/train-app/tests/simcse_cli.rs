@@ -130,6 +130,64 @@ fn simcse_trains_keeps_the_best_dev_model_exports_and_embeds() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Without dropout a step has no noise, so GradCache's exact gradient must train the very
+/// model the whole batch trains (up to float32 rounding).
+#[test]
+fn grad_cache_chunks_train_the_model_the_whole_batch_trains() {
+    let dir = scratch("grad-cache");
+    let model = tiny_model(&dir, 0);
+    let data = dir.join("sentences.txt");
+    std::fs::write(&data, sentences(32).join("\n")).unwrap();
+    let config = dir.join("tiny.toml");
+    std::fs::write(
+        &config,
+        "batch_size = 8\nmax_length = 8\nnum_workers = 1\nlearning_rate = 0.001\n",
+    )
+    .unwrap();
+    let train = |chunks: &str| {
+        let run = dir.join(format!("run-{chunks}"));
+        let out = train_app(&[
+            "simcse",
+            "train",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+            "--dropout",
+            "0",
+            "--grad-cache-chunks",
+            chunks,
+            "--artifacts",
+            run.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let summary: serde_json::Value =
+            serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        assert_eq!(summary["grad_cache_chunks"], chunks.parse::<u64>().unwrap());
+        assert_eq!(summary["steps"], 4);
+        run
+    };
+    let input = "the man runs\na dog sleeps in the house\n";
+    let whole = embed(&train("1").join("hf"), input, false);
+    let chunked = embed(&train("4").join("hf"), input, false);
+    let gap = whole
+        .iter()
+        .flatten()
+        .zip(chunked.iter().flatten())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(gap < 1e-4, "embeddings differ by {gap}");
+    assert_ne!(
+        whole,
+        embed(&model, input, false),
+        "training changed the weights"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn simcse_bad_inputs_are_clear_errors() {
     let dir = scratch("errors");

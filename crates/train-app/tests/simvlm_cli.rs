@@ -43,6 +43,9 @@ two children play in the park
             config_arg,
             "--synthetic-images",
             "40",
+            // Each batch of 16 as four micro-batches of 4, one optimizer step.
+            "--accumulate-steps",
+            "4",
         ];
         train_app(&[&base, more, &["--artifacts", run_arg]].concat())
     };
@@ -50,6 +53,7 @@ two children play in the park
     assert!(out.status.success(), "{}", stderr(&out));
     let summary = last_json(&out);
     assert_eq!(summary["task"], "simvlm.train");
+    assert_eq!(summary["accumulate_steps"], 4);
     assert_eq!(summary["held_out"], "colour-position");
     assert_eq!(summary["text_lines"], 2);
     assert_eq!(summary["train_examples"], 40 * 5 + 2);

@@ -24,6 +24,35 @@ pub fn selected(case: &str) -> bool {
         .unwrap_or(true)
 }
 
+/// Set in the child process that [`measured_here`] starts for one case.
+const ISOLATED: &str = "CONTRASTIVE_BENCH_ISOLATED";
+
+/// Whether to measure `case` on `backend` in this process. Peak memory is a process's
+/// high-water mark, and freed memory stays with the allocator
+/// ([`super::allocator::keep_freed_memory`]), so a case whose peak is compared with another's
+/// runs alone: unless this process is already that case's child, this starts the same
+/// benchmark for `case` and `backend` only, lets it report, and returns false.
+pub fn measured_here(case: &str, backend: &str) -> bool {
+    if std::env::var_os(ISOLATED).is_some() {
+        return true;
+    }
+    let started = std::env::current_exe().and_then(|exe| {
+        std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env(ISOLATED, "1")
+            .env("CONTRASTIVE_BENCH_CASES", case)
+            .env("CONTRASTIVE_BENCH_BACKENDS", backend)
+            .status()
+    });
+    let failure = match started {
+        Ok(status) if status.success() => return false,
+        Ok(status) => format!("its process failed ({status})"),
+        Err(e) => format!("cannot start its process: {e}"),
+    };
+    eprintln!("{case} on {backend}: {failure}");
+    std::process::exit(1)
+}
+
 /// Runs `step` `warmup` times untimed, then `timed` times; the seconds of each timed step.
 /// `step` must synchronise the device before returning (e.g. by reading the loss).
 pub fn time_steps(warmup: usize, timed: usize, mut step: impl FnMut()) -> Vec<f64> {

@@ -25,6 +25,18 @@ pub struct TokenBatch<B: Backend> {
     pub attention_mask: Tensor<B, 2, Int>,
 }
 
+impl<B: Backend> TokenBatch<B> {
+    /// The batch with `rows` applied to ids, segment ids and mask alike (to select, repeat or
+    /// reorder rows).
+    pub fn map_rows(&self, rows: impl Fn(Tensor<B, 2, Int>) -> Tensor<B, 2, Int>) -> Self {
+        Self {
+            input_ids: rows(self.input_ids.clone()),
+            token_type_ids: rows(self.token_type_ids.clone()),
+            attention_mask: rows(self.attention_mask.clone()),
+        }
+    }
+}
+
 /// A tokenizer that truncates to `max_length` tokens (special tokens included) and pads each
 /// batch to its longest sequence.
 #[derive(Clone)]

@@ -2,6 +2,7 @@
 //! join the image in the prefix, the rest is the target — so the loss falls on text only; a
 //! question is the prefix and its answer the target; text-only examples split at random too.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use burn::data::dataloader::batcher::Batcher;
@@ -31,6 +32,29 @@ pub struct PrefixBatch<B: Backend> {
     pub labels: Tensor<B, 2, Int>,
     /// Seeds the dropout masks of the training step (see `content_seed`).
     pub noise_seed: u64,
+}
+
+impl<B: Backend> PrefixBatch<B> {
+    /// Examples `range` of the batch (a micro-batch of an accumulated step), drawing its
+    /// dropout masks from `noise_seed`.
+    pub fn rows(&self, range: Range<usize>, noise_seed: u64) -> Self {
+        let (start, len) = (range.start, range.len());
+        let int = |t: &Tensor<B, 2, Int>| t.clone().narrow(0, start, len);
+        Self {
+            images: self
+                .images
+                .as_ref()
+                .map(|t| t.clone().narrow(0, start, len)),
+            image_rows: self.image_rows.as_ref().map(int),
+            prefix_ids: int(&self.prefix_ids),
+            prefix_mask: int(&self.prefix_mask),
+            decoder_ids: int(&self.decoder_ids),
+            decoder_positions: int(&self.decoder_positions),
+            decoder_mask: int(&self.decoder_mask),
+            labels: int(&self.labels),
+            noise_seed,
+        }
+    }
 }
 
 /// One training example before batching.

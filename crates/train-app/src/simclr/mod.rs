@@ -51,6 +51,10 @@ pub struct TrainArgs {
     pub flags: TrainFlags,
     #[command(flatten)]
     pub data: DataArgs,
+    /// Overrides `grad_cache_chunks`: encode each batch in K chunks (GradCache), for batches
+    /// larger than memory. [default: the config's, 1]
+    #[arg(long, value_name = "K")]
+    pub grad_cache_chunks: Option<usize>,
     /// Skip the evaluation after training.
     #[arg(long)]
     pub no_eval: bool,

@@ -28,6 +28,7 @@ use crate::pipeline::{self, Fitted, Launch, Metrics, Recipe, RunControl, Trained
 pub fn train(args: TrainArgs) -> Result<()> {
     let recipe = SimclrRecipe {
         data: args.data,
+        grad_cache_chunks: args.grad_cache_chunks,
         evaluate: !args.no_eval,
     };
     pipeline::train(&recipe, &args.flags)
@@ -64,6 +65,8 @@ fn resolve_config(file: Option<&Path>, data: &DataArgs) -> Result<SimclrConfig> 
 /// SimCLR for the training pipeline.
 struct SimclrRecipe {
     data: DataArgs,
+    /// `--grad-cache-chunks`, over the config's.
+    grad_cache_chunks: Option<usize>,
     /// Linear probe and k-NN of the trained and a random encoder after training.
     evaluate: bool,
 }
@@ -80,7 +83,9 @@ impl Recipe for SimclrRecipe {
     type Hook = NoHook;
 
     fn config(&self, file: Option<&Path>) -> Result<SimclrConfig> {
-        resolve_config(file, &self.data)
+        let mut config = resolve_config(file, &self.data)?;
+        config.grad_cache_chunks = self.grad_cache_chunks.unwrap_or(config.grad_cache_chunks);
+        Ok(config)
     }
 
     fn inputs(&self) -> Inputs {
@@ -240,6 +245,7 @@ pub fn ablate(args: AblateArgs) -> Result<()> {
     let images = args.data.load(base.seed)?;
     let recipe = SimclrRecipe {
         data: args.data.clone(),
+        grad_cache_chunks: None,
         evaluate: true,
     };
     let transforms = ["crop", "color", "grayscale", "blur"];

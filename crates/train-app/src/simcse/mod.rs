@@ -89,6 +89,10 @@ pub struct TrainArgs {
     /// Overrides `eval_steps`. [default: the config's]
     #[arg(long)]
     eval_steps: Option<usize>,
+    /// Overrides `grad_cache_chunks`: encode each batch in K chunks (GradCache), for batches
+    /// larger than memory. [default: the config's, 1]
+    #[arg(long, value_name = "K")]
+    grad_cache_chunks: Option<usize>,
     /// Overrides `model.dropout` (0 is the paper's collapse ablation). [default: the config's,
     /// the checkpoint's own]
     #[arg(long)]

@@ -111,6 +111,9 @@ impl Recipe for SimcseRecipe {
         if let Some(steps) = args.eval_steps {
             config.eval_steps = steps;
         }
+        if let Some(chunks) = args.grad_cache_chunks {
+            config.grad_cache_chunks = chunks;
+        }
         if args.train_examples.is_some() {
             config.train_examples = args.train_examples;
         }

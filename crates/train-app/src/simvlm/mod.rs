@@ -76,6 +76,10 @@ pub struct TrainArgs {
     /// [default: trained on the training captions and the text corpus]
     #[arg(long)]
     tokenizer: Option<PathBuf>,
+    /// Overrides `accumulate_steps`: run each batch as K micro-batches, one optimizer step.
+    /// [default: the config's, 1]
+    #[arg(long, value_name = "K")]
+    accumulate_steps: Option<usize>,
 }
 
 #[derive(Args)]

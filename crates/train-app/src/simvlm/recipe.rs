@@ -52,10 +52,12 @@ impl Recipe for SimvlmRecipe {
     type Hook = NoHook;
 
     fn config(&self, file: Option<&Path>) -> Result<SimvlmConfig> {
-        match file {
-            Some(path) => config_file::load(path, &SimvlmConfig::new()),
-            None => Ok(SimvlmConfig::new()),
-        }
+        let mut config = match file {
+            Some(path) => config_file::load(path, &SimvlmConfig::new())?,
+            None => SimvlmConfig::new(),
+        };
+        config.accumulate_steps = self.0.accumulate_steps.unwrap_or(config.accumulate_steps);
+        Ok(config)
     }
 
     fn inputs(&self) -> Inputs {

@@ -126,10 +126,8 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for GradientSum<'_, B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::{Autodiff, NdArray};
+    use crate::test_backend::TestAutodiffBackend as B;
     use burn::nn::{Linear, LinearConfig};
-
-    type B = Autodiff<NdArray>;
 
     fn step(guard: &FiniteGuard, model: &Linear<B>, input: f32) -> usize {
         let device = Default::default();

@@ -3,7 +3,8 @@
 //! A method's model says what one batch computes ([`MethodStep`]); [`TrainingModel`] wraps it
 //! with the run services of the training pipeline — the [`FiniteGuard`] between the backward
 //! pass and the optimizer, and a [`StepHook`] that sees the model after each step (SimCSE's
-//! STS-B dev monitor) — so that models hold parameters only.
+//! STS-B dev monitor) — so that models hold parameters only. A batch larger than memory goes
+//! through the model's [`ChunkedStep`] in pieces.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -24,6 +25,14 @@ pub trait MethodStep<B: Backend>: Module<B> {
     /// The outputs of one batch. `training` is true for the steps whose loss is minimised
     /// (a method that replays its dropout noise seeds it here).
     fn step_output(&self, batch: Self::Batch, training: bool) -> Self::Output;
+}
+
+/// A training step over a batch processed in `chunks` pieces, one after the other, so that
+/// activation memory is that of one piece: GradCache for a contrastive loss (its gradient is
+/// exactly the whole batch's), gradient accumulation for a per-token loss. Returns the step's
+/// outputs over the whole batch and the parameter gradients of its loss.
+pub trait ChunkedStep<B: AutodiffBackend>: MethodStep<B> + AutodiffModule<B> {
+    fn chunked_step(&self, batch: Self::Batch, chunks: usize) -> (Self::Output, GradientsParams);
 }
 
 /// Something that looks at the model after every training step and may report named numbers
@@ -48,6 +57,8 @@ pub struct TrainingModel<B: Backend, M: Module<B>, H> {
 pub struct StepServices<H> {
     guard: Option<Arc<FiniteGuard>>,
     hook: Option<H>,
+    /// Pieces a training batch is processed in (1: whole).
+    chunks: usize,
 }
 
 impl<B: Backend, M: Module<B>, H> TrainingModel<B, M, H> {
@@ -56,8 +67,18 @@ impl<B: Backend, M: Module<B>, H> TrainingModel<B, M, H> {
         Self {
             model,
             backend: PhantomData,
-            services: StepServices { guard, hook },
+            services: StepServices {
+                guard,
+                hook,
+                chunks: 1,
+            },
         }
+    }
+
+    /// Training batches go through [`ChunkedStep`] in `chunks` pieces (1: whole).
+    pub fn with_chunks(mut self, chunks: usize) -> Self {
+        self.services.chunks = chunks.max(1);
+        self
     }
 }
 
@@ -80,17 +101,24 @@ impl<O: ItemLazy<ItemSync = StepValues>> ItemLazy for HookedOutput<O> {
 impl<B, M, H> TrainStep for TrainingModel<B, M, H>
 where
     B: AutodiffBackend,
-    M: MethodStep<B> + AutodiffModule<B>,
+    M: ChunkedStep<B>,
     H: StepHook<M> + Clone + std::fmt::Debug + 'static,
 {
     type Input = M::Batch;
     type Output = HookedOutput<M::Output>;
 
-    /// Forward, backward, the guard's check of loss and gradients, then the hook.
+    /// Forward and backward (whole or in chunks), the guard's check of loss and gradients,
+    /// then the hook.
     fn step(&self, batch: M::Batch) -> TrainOutput<HookedOutput<M::Output>> {
-        let output = self.model.step_output(batch, true);
+        let (output, grads) = match self.services.chunks {
+            1 => {
+                let output = self.model.step_output(batch, true);
+                let grads = GradientsParams::from_grads(output.loss().backward(), &self.model);
+                (output, grads)
+            }
+            chunks => self.model.chunked_step(batch, chunks),
+        };
         let loss = output.loss();
-        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         let grads = match &self.services.guard {
             Some(guard) => guard.check(&self.model, &loss, grads),
             None => grads,
@@ -139,15 +167,13 @@ mod tests {
     use super::*;
     use crate::run::train::finite_guard::NonFinitePolicy;
     use crate::run::train::step_values::StepValues;
-    use burn::backend::{Autodiff, NdArray};
+    use crate::test_backend::{TestAutodiffBackend as Ad, TestBackend};
     use burn::nn::{Linear, LinearConfig};
     use burn::prelude::ElementConversion;
     use burn::tensor::Tensor;
     use burn::train::Interrupter;
 
-    type Ad = Autodiff<NdArray>;
-
-    /// `sum(W x + b)` of a one-row input: a loss whose gradient is easy to break.
+    /// `Σᵢ sum(W xᵢ + b)` over rows `xᵢ = [vᵢ, 1]`: a loss whose gradient is easy to break.
     #[derive(Module, Debug)]
     struct Probe<B: Backend> {
         linear: Linear<B>,
@@ -176,12 +202,27 @@ mod tests {
     }
 
     impl<B: Backend> MethodStep<B> for Probe<B> {
-        type Batch = f32;
+        type Batch = Vec<f32>;
         type Output = ProbeOutput<B>;
-        fn step_output(&self, input: f32, _training: bool) -> ProbeOutput<B> {
+        fn step_output(&self, rows: Vec<f32>, _training: bool) -> ProbeOutput<B> {
             let device = self.linear.weight.device();
-            let x = Tensor::<B, 2>::from_floats([[input, 1.0]], &device);
+            let x: Vec<f32> = rows.iter().flat_map(|&v| [v, 1.0]).collect();
+            let x = Tensor::<B, 1>::from_floats(x.as_slice(), &device).reshape([rows.len(), 2]);
             ProbeOutput(self.linear.forward(x).sum())
+        }
+    }
+
+    /// The loss is a sum over rows, so its chunks' gradients add up.
+    impl<B: AutodiffBackend> ChunkedStep<B> for Probe<B> {
+        fn chunked_step(&self, rows: Vec<f32>, chunks: usize) -> (ProbeOutput<B>, GradientsParams) {
+            let mut accumulated = burn::optim::GradientsAccumulator::<Self>::new();
+            let mut total = Tensor::zeros([1], &self.linear.weight.device());
+            for chunk in rows.chunks(rows.len().div_ceil(chunks)) {
+                let loss = self.step_output(chunk.to_vec(), true).0;
+                accumulated.accumulate(self, GradientsParams::from_grads(loss.backward(), self));
+                total = total + loss.detach();
+            }
+            (ProbeOutput(total), accumulated.grads())
         }
     }
 
@@ -209,10 +250,10 @@ mod tests {
             Some(Arc::new(Counter::default())),
         );
 
-        let good = TrainStep::step(&model, 0.5);
+        let good = TrainStep::step(&model, vec![0.5]);
         assert_eq!(good.grads.len(), 2, "weight and bias gradients");
         assert_eq!(good.item.sync().extras, vec![("Steps", 1.0)]);
-        let bad = TrainStep::step(&model, f32::NAN);
+        let bad = TrainStep::step(&model, vec![f32::NAN]);
         assert_eq!(
             bad.grads.len(),
             0,
@@ -223,7 +264,29 @@ mod tests {
 
         // Validation runs the inner model's step, without the services.
         let valid = model.valid();
-        let values = InferenceStep::step(&valid, 0.5).sync();
+        let values = InferenceStep::step(&valid, vec![0.5]).sync();
         assert!(values.loss.is_finite());
+    }
+
+    #[test]
+    fn a_model_with_chunks_steps_through_its_chunked_step() {
+        let device = Default::default();
+        let probe = Probe::<Ad> {
+            linear: LinearConfig::new(2, 3).init(&device),
+        };
+        // Parameters are drawn on first use; a clone before that would draw its own.
+        let _ = probe.step_output(vec![0.0], true);
+        let weight = probe.linear.weight.id;
+        let rows = vec![0.5, -1.0, 2.0, 0.25];
+        let whole = TrainingModel::<Ad, _, NoHook>::new(probe.clone(), None, None);
+        let chunked = TrainingModel::<Ad, _, NoHook>::new(probe, None, None).with_chunks(2);
+
+        let a = TrainStep::step(&whole, rows.clone());
+        let b = TrainStep::step(&chunked, rows);
+        let grad = |out: &TrainOutput<HookedOutput<ProbeOutput<Ad>>>| {
+            out.grads.get::<TestBackend, 2>(weight).unwrap().into_data()
+        };
+        grad(&b).assert_approx_eq::<f64>(&grad(&a), burn::tensor::Tolerance::absolute(1e-12));
+        assert!((a.item.sync().loss - b.item.sync().loss).abs() < 1e-12);
     }
 }
