@@ -6,31 +6,43 @@ use std::path::PathBuf;
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 use serde_json::Value;
 
+/// Set (by `.ci/run`) to make a test whose reference data is missing fail instead of skip.
+const REQUIRE_SHARED: &str = "CONTRASTIVE_REQUIRE_SHARED";
+
 /// The folder of shared reference data (`fixtures/`, `models/`, `datasets/`): the
 /// `CONTRASTIVE_SHARED` environment variable, else `../shared` beside the repository.
-/// `None` when it does not exist, so that tests can skip with a reason.
-pub fn shared_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("CONTRASTIVE_SHARED") {
+fn shared_dir() -> PathBuf {
+    match std::env::var_os("CONTRASTIVE_SHARED") {
         Some(dir) => PathBuf::from(dir),
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-    };
-    dir.is_dir().then_some(dir)
+    }
 }
 
-/// Loads `shared/fixtures/<name>` as JSON, or prints why the calling test is skipped.
+/// `relative` (a file or folder) in the shared reference data, if it is there. If it is not,
+/// the calling test cannot check anything: under `CONTRASTIVE_REQUIRE_SHARED` that is a failure
+/// naming the missing path; otherwise a skip, said on stderr.
+pub fn shared_path(relative: &str) -> Option<PathBuf> {
+    let path = shared_dir().join(relative);
+    if path.exists() {
+        return Some(path);
+    }
+    let missing = format!(
+        "{} not found (set CONTRASTIVE_SHARED to the folder holding {relative})",
+        path.display()
+    );
+    if std::env::var_os(REQUIRE_SHARED).is_some() {
+        panic!("reference data missing, and {REQUIRE_SHARED} is set: {missing}");
+    }
+    eprintln!("SKIPPED: {missing}");
+    None
+}
+
+/// Loads `shared/fixtures/<name>` as JSON, or says why the calling test cannot run
+/// ([`shared_path`]).
 pub fn load_fixture(name: &str) -> Option<Value> {
-    let Some(shared) = shared_dir() else {
-        eprintln!("SKIPPED: shared data not found (set CONTRASTIVE_SHARED to the folder holding fixtures/{name})");
-        return None;
-    };
-    let path = shared.join("fixtures").join(name);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(err) => {
-            eprintln!("SKIPPED: cannot read {}: {err}", path.display());
-            return None;
-        }
-    };
+    let path = shared_path(&format!("fixtures/{name}"))?;
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
     Some(
         serde_json::from_str(&text)
             .unwrap_or_else(|err| panic!("{} is not valid JSON: {err}", path.display())),

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use burn::backend::NdArray;
 use contrastive_core::run::text::TextTokenizer;
-use contrastive_tests::{assert_all_close, shared_dir};
+use contrastive_tests::{assert_all_close, shared_path};
 use simcse::export::write_hf_directory;
 use simcse::loader::load_bert_with_pooler;
 use simcse::sts_eval::embed_sentences;
@@ -40,11 +40,10 @@ fn an_exported_model_gives_our_embeddings_in_transformers() {
         );
         return;
     }
-    let Some(shared) = shared_dir() else {
-        eprintln!("SKIPPED: shared data not found");
+    let Some(weights) = shared_path("models/all-minilm-l6-v2/model.safetensors") else {
         return;
     };
-    let model_dir = shared.join("models/all-minilm-l6-v2");
+    let model_dir = weights.parent().unwrap();
     let device = Default::default();
     let (config, bert, pooler) = load_bert_with_pooler::<B>(&model_dir, &device).unwrap();
     let mut model = SimcseModelConfig::new()

@@ -9,7 +9,7 @@ use burn::backend::{NdArray, Wgpu};
 use burn::tensor::backend::Backend;
 use contrastive_core::run::text::TextTokenizer;
 use contrastive_core::similarity::l2_normalize;
-use contrastive_tests::{assert_all_close, load_fixture, shared_dir, values};
+use contrastive_tests::{assert_all_close, load_fixture, shared_path, values};
 use safetensors::SafeTensors;
 use simcse::export::write_hf_directory;
 use simcse::loader::{load_bert, load_bert_with_pooler};
@@ -32,15 +32,19 @@ fn minilm_embeddings_match_pytorch_on_wgpu() {
     }
 }
 
+/// all-MiniLM-L6-v2 as Hugging Face ships it, from the shared reference data.
+fn minilm_dir() -> Option<std::path::PathBuf> {
+    let weights = shared_path("models/all-minilm-l6-v2/model.safetensors")?;
+    weights.parent().map(|dir| dir.to_path_buf())
+}
+
 fn check_against_reference<B: Backend>() {
     let Some(reference) = load_fixture("minilm_reference.json") else {
         return;
     };
-    let model_dir = shared_dir().unwrap().join("models/all-minilm-l6-v2");
-    if !model_dir.join("model.safetensors").is_file() {
-        eprintln!("SKIPPED: {} has no model.safetensors", model_dir.display());
+    let Some(model_dir) = minilm_dir() else {
         return;
-    }
+    };
     let device = Default::default();
     let (config, bert) = load_bert::<B>(&model_dir, &device).expect("all-MiniLM-L6-v2 loads");
     let tokenizer = TextTokenizer::from_file(&model_dir.join("tokenizer.json"), 256).unwrap();
@@ -113,11 +117,9 @@ fn check_against_reference<B: Backend>() {
 
 #[test]
 fn model_directory_faults_name_the_file_and_key() {
-    let Some(shared) = shared_dir() else {
-        eprintln!("SKIPPED: shared data not found");
+    let Some(model_dir) = minilm_dir() else {
         return;
     };
-    let model_dir = shared.join("models/all-minilm-l6-v2");
     let scratch = std::env::temp_dir().join(format!("minilm-faults-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).unwrap();
     // A config that promises a wider model than the weights hold.
@@ -157,15 +159,9 @@ fn model_directory_faults_name_the_file_and_key() {
 /// rebuilds itself).
 #[test]
 fn exporting_minilm_reproduces_its_checkpoint_tensors() {
-    let Some(shared) = shared_dir() else {
-        eprintln!("SKIPPED: shared data not found");
+    let Some(model_dir) = minilm_dir() else {
         return;
     };
-    let model_dir = shared.join("models/all-minilm-l6-v2");
-    if !model_dir.join("model.safetensors").is_file() {
-        eprintln!("SKIPPED: {} has no model.safetensors", model_dir.display());
-        return;
-    }
     let device = Default::default();
     let (config, bert, pooler) = load_bert_with_pooler::<B>(&model_dir, &device).unwrap();
     assert!(pooler.is_some(), "the checkpoint has pooler.dense");

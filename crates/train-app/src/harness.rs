@@ -9,6 +9,9 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::tensor::backend::Backend;
+use burn::train::logger::{FileMetricLogger, MetricLogger};
+use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split};
+use burn::train::metric::{MetricDefinition, NumericEntry};
 use burn::train::{Interrupter, LearningComponentsTypes, SupervisedTraining};
 use contrastive_core::run::train::{FiniteGuard, NonFinitePolicy};
 use serde::de::DeserializeOwned;
@@ -54,9 +57,12 @@ pub struct HarnessOptions {
 /// SIGINT/SIGTERM and the non-finite step check to its interrupter (see [`RunGuards`]).
 pub fn configure<LC: LearningComponentsTypes>(
     training: SupervisedTraining<LC>,
+    run_dir: &Path,
     options: &HarnessOptions,
 ) -> Result<(SupervisedTraining<LC>, RunGuards)> {
+    let logs = EpochFiledLogs::new(FileMetricLogger::new(run_dir), options.resume_from);
     let mut training = training
+        .with_metric_logger(logs)
         .with_file_checkpointer(run_recorder())
         .num_epochs(options.epochs)
         .summary();
@@ -342,6 +348,60 @@ impl Inputs {
             );
         }
         Ok(())
+    }
+}
+
+/// burn-train's metric logs, each entry filed under the epoch being trained.
+///
+/// burn-train 0.21's event store numbers the epochs it logs from 1 in every process and only
+/// learns the true number when an epoch ends, so a resumed run's first epoch would be filed
+/// under `epoch-1`, over the first epoch's logs, and its own folder left empty. Until a split's
+/// first epoch ends, this files its entries under `first_epoch` (the epoch after the
+/// checkpoint); from then on the store's numbers are right.
+pub struct EpochFiledLogs<L> {
+    inner: L,
+    first_epoch: usize,
+    ended: Vec<Split>,
+}
+
+impl<L> EpochFiledLogs<L> {
+    pub fn new(inner: L, resume_from: Option<usize>) -> Self {
+        Self {
+            inner,
+            first_epoch: resume_from.unwrap_or(0) + 1,
+            ended: Vec::new(),
+        }
+    }
+}
+
+impl<L: MetricLogger> MetricLogger for EpochFiledLogs<L> {
+    fn log(&mut self, update: MetricsUpdate, epoch: usize, split: &Split) {
+        let epoch = if self.ended.contains(split) {
+            epoch
+        } else {
+            self.first_epoch
+        };
+        self.inner.log(update, epoch, split);
+    }
+
+    fn read_numeric(
+        &mut self,
+        name: &str,
+        epoch: usize,
+        split: &Split,
+    ) -> Result<Vec<NumericEntry>, String> {
+        self.inner.read_numeric(name, epoch, split)
+    }
+
+    fn log_metric_definition(&mut self, definition: MetricDefinition) {
+        self.inner.log_metric_definition(definition);
+    }
+
+    fn log_epoch_summary(&mut self, summary: EpochSummary) {
+        if !self.ended.contains(&summary.split) {
+            self.ended.push(summary.split.clone());
+        }
+        self.inner.log_epoch_summary(summary);
     }
 }
 

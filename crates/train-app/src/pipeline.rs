@@ -5,10 +5,11 @@
 //! `summary.json`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use burn::data::dataloader::batcher::Batcher;
-use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
+use burn::data::dataloader::DataLoader;
 use burn::module::{AutodiffModule, Module, ModuleDisplay};
 use burn::optim::Optimizer;
 use burn::tensor::backend::Backend;
@@ -19,6 +20,7 @@ use clap::Args;
 use contrastive_core::optim::{LrDecay, WarmupSchedule, WarmupScheduleConfig};
 use contrastive_core::run::atomic_save::run_recorder;
 use contrastive_core::run::epochs::{EpochDataset, EpochOrder};
+use contrastive_core::run::ordered_loader::OrderedLoader;
 use contrastive_core::run::train::{
     ChunkedStep, KnnMonitor, MethodStep, StepHook, StepMetric, TrainingModel,
 };
@@ -283,6 +285,7 @@ pub fn train<R: Recipe>(recipe: &R, flags: &TrainFlags) -> Result<()> {
     )?;
     // Every input is read and checked before the run's folder is touched.
     let data = recipe.load(&config, &artifacts, resume_from, &device)?;
+    check_batch_fits(config.batch_size(), recipe.datasets(&config, &data).0.len())?;
     let run = RunDir::create(&artifacts)?;
     run.write_json("config.json", &config)?;
     run.write_json(Inputs::FILE, &inputs)?;
@@ -318,6 +321,19 @@ pub fn train<R: Recipe>(recipe: &R, flags: &TrainFlags) -> Result<()> {
     run.finish(&summary)
 }
 
+/// A batch larger than the training data would only ever be one smaller batch, and the data
+/// loader reserves room for the whole batch up front (an allocation abort for a mistyped size),
+/// so it is refused before anything is allocated.
+fn check_batch_fits(batch_size: usize, train_examples: usize) -> Result<()> {
+    if batch_size > train_examples {
+        anyhow::bail!(
+            "`batch_size` = {batch_size} is larger than the {train_examples} training examples; \
+             use at most {train_examples}"
+        );
+    }
+    Ok(())
+}
+
 /// Where a training starts and what it does on a non-finite step.
 #[derive(Clone, Copy)]
 pub struct RunControl {
@@ -344,16 +360,21 @@ pub fn fit<R: Recipe>(
     let done = control.resume_from.unwrap_or(0);
     let hook = recipe.hook(config, data, run, done * steps_per_epoch)?;
     let workers = config.num_workers();
-    let loader_train = DataLoaderBuilder::new(batcher.clone())
-        .batch_size(batch_size)
-        .num_workers(workers)
-        .set_device(device.clone())
-        .build(EpochOrder::shuffled(train, seed).starting_at(done));
-    let loader_valid = DataLoaderBuilder::new(batcher)
-        .batch_size(batch_size)
-        .num_workers(workers)
-        .set_device(device.clone())
-        .build(EpochOrder::sequential(valid).starting_at(done));
+    let batcher = Arc::new(batcher);
+    let loader_train: Loader<TrainBackend, R::Model> = Arc::new(OrderedLoader::new(
+        Arc::new(EpochOrder::shuffled(train, seed).starting_at(done)),
+        batcher.clone(),
+        batch_size,
+        workers,
+        device.clone(),
+    ));
+    let loader_valid: Loader<InferenceBackend, R::InferenceModel> = Arc::new(OrderedLoader::new(
+        Arc::new(EpochOrder::sequential(valid).starting_at(done)),
+        batcher,
+        batch_size,
+        workers,
+        device.clone(),
+    ));
     let launch = Fit::<R> {
         run,
         loader_train,
@@ -383,7 +404,7 @@ pub fn fit<R: Recipe>(
     })
 }
 
-type Loader<B, M> = std::sync::Arc<dyn DataLoader<B, BatchOf<M, B>>>;
+type Loader<B, M> = Arc<dyn DataLoader<B, BatchOf<M, B>>>;
 
 /// A training ready to launch but for its optimizer.
 struct Fit<'a, R: Recipe> {
@@ -428,7 +449,7 @@ impl<R: Recipe> Launch<Trained<R>> for Fit<'_, R> {
         if let Some(knn) = self.metrics.knn {
             training = training.metric_valid_numeric(knn);
         }
-        let (training, guards) = harness::configure(training, &self.options)?;
+        let (training, guards) = harness::configure(training, self.run.path(), &self.options)?;
         let model = TrainingModel::new(self.model, Some(guards.finite.clone()), self.hook.clone())
             .with_chunks(self.chunks);
         let start = std::time::Instant::now();

@@ -3,7 +3,7 @@
 //! artifacts folder behind when it fails before training.
 
 mod common;
-use common::{scratch, sentences, stderr, tiny_model, train_app};
+use common::{last_json, scratch, sentences, stderr, tiny_model, train_app, train_app_in};
 
 use std::io::Write;
 use std::path::Path;
@@ -96,6 +96,18 @@ fn every_bad_input_gets_a_clear_error() {
     let zero_image = write(
         &dir.join("zero.tsv"),
         "image\tcaption\tsplit\nzero.png\ta dog\ttrain\n",
+    );
+    // labels.csv whose second label is u64::MAX: classes 1 … 2⁶⁴−2 would be empty.
+    let huge_label = dir.join("huge-label");
+    std::fs::create_dir_all(&huge_label).unwrap();
+    for name in ["a.png", "b.png"] {
+        image::RgbImage::from_pixel(8, 8, image::Rgb([9, 99, 199]))
+            .save(huge_label.join(name))
+            .unwrap();
+    }
+    write(
+        &huge_label.join("labels.csv"),
+        "path,label\na.png,0\nb.png,18446744073709551615\n",
     );
     let images = dir.join("images-folder/train/cats");
     std::fs::create_dir_all(&images).unwrap();
@@ -234,7 +246,23 @@ fn every_bad_input_gets_a_clear_error() {
             &["simclr", "train", "--config", &d("none.toml")],
             &["cannot read config file", "none.toml"],
         ),
+        case(
+            "config",
+            "batch size beyond the data (and memory)",
+            &["simclr", "train", "--batch-size", "1000000000000"],
+            &["`batch_size` = 1000000000000", "1000 training examples"],
+        ),
         // Data files.
+        case(
+            "data",
+            "a label that is not a class index",
+            &["simclr", "train", "--data", huge_label.to_str().unwrap()],
+            &[
+                "labels.csv:3",
+                "label 18446744073709551615",
+                "no row has label 1",
+            ],
+        ),
         case(
             "data",
             "empty sentence file",
@@ -411,10 +439,13 @@ fn every_bad_input_gets_a_clear_error() {
 
     let mut failures = Vec::new();
     let mut per_class = std::collections::BTreeMap::<&str, usize>::new();
-    for case in &cases {
+    for (i, case) in cases.iter().enumerate() {
         *per_class.entry(case.class).or_default() += 1;
         let args: Vec<&str> = case.args.iter().map(String::as_str).collect();
-        let out = train_app(&args);
+        // Each case runs in a folder of its own, where a default `artifacts/` would appear.
+        let cwd = dir.join(format!("cwd-{i}"));
+        std::fs::create_dir_all(&cwd).unwrap();
+        let out = train_app_in(&cwd, &args);
         let message = stderr(&out);
         let named = case.expect.iter().all(|e| message.contains(e.as_str()));
         if out.status.code() != Some(1) || !named || message.contains("panicked") {
@@ -426,8 +457,84 @@ fn every_bad_input_gets_a_clear_error() {
                 case.expect
             ));
         }
+        if cwd.join("artifacts").exists() {
+            failures.push(format!(
+                "[{}] {}: left an artifacts folder behind",
+                case.class, case.what
+            ));
+        }
     }
     eprintln!("bad-input cases per class: {per_class:?}");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A UTF-8 byte-order mark before the header, as spreadsheet programs write CSV, is read: SimCLR
+/// trains on such a `labels.csv` and SimCSE on such an NLI file.
+#[test]
+fn a_byte_order_mark_before_a_csv_header_is_read() {
+    let dir = scratch("bom");
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let mut rows = String::from("\u{feff}path,label,split\n");
+    for i in 0..8 {
+        let name = format!("{i}.png");
+        image::RgbImage::from_pixel(8, 8, image::Rgb([30 * i as u8, 90, 200]))
+            .save(images.join(&name))
+            .unwrap();
+        let split = if i < 6 { "train" } else { "test" };
+        rows.push_str(&format!("{name},{},{split}\n", i % 2));
+    }
+    write(&images.join("labels.csv"), rows);
+    let config = write(
+        &dir.join("tiny.toml"),
+        "optimizer = \"Adam\"\nwarmup_epochs = 0\nnum_workers = 1\n[augment]\nsize = 8\n\
+         [model]\nprojection_dim = 8\n[model.encoder]\nwidth_multiplier = 0.0625\n",
+    );
+    let out = train_app(&[
+        "simclr",
+        "train",
+        "--data",
+        images.to_str().unwrap(),
+        "--config",
+        &config,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "3",
+        "--no-eval",
+        "--artifacts",
+        &dir.join("simclr-run").display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(last_json(&out)["train_examples"], 6);
+
+    let model = tiny_model(&dir.join("model"), 0);
+    let nli = write(
+        &dir.join("nli.csv"),
+        "\u{feff}sent0,sent1,hard_neg\n".to_string()
+            + &sentences(30)
+                .chunks(3)
+                .map(|t| t.join(","))
+                .collect::<Vec<_>>()
+                .join("\n"),
+    );
+    let out = train_app(&[
+        "simcse",
+        "train",
+        "--mode",
+        "sup",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        &nli,
+        "--batch-size",
+        "2",
+        "--artifacts",
+        &dir.join("simcse-run").display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Ten triplets: two held out for validation.
+    assert_eq!(last_json(&out)["train_examples"], 8);
     std::fs::remove_dir_all(&dir).ok();
 }

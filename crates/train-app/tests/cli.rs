@@ -288,6 +288,14 @@ fn a_run_killed_mid_training_resumes_to_the_same_weights() {
     resume.push("--resume".into());
     let out = train_app(&resume.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(out.status.success(), "{}", stderr(&out));
+    // The summary reads every epoch's monitor from that epoch's own logs.
+    let monitor = last_json(&out)["knn_monitor_top1"].clone();
+    let monitor = monitor.as_array().unwrap();
+    assert_eq!(monitor.len(), 4);
+    assert!(
+        monitor.iter().all(serde_json::Value::is_number),
+        "{monitor:?}"
+    );
     // Same batches, same views, same optimizer and schedule state: each step's loss after the
     // resume matches the uninterrupted run's. Not bit for bit: in the gradient of a division or
     // a log, burn-ndarray takes reciprocals with x86's 12-bit `rcp` on a buffer's aligned body
@@ -302,17 +310,14 @@ fn a_run_killed_mid_training_resumes_to_the_same_weights() {
             .map(|line| line.split(',').next().unwrap().parse().unwrap())
             .collect()
     };
-    // The first resumed epoch and the next, where the noise has had the least time to grow.
-    // burn-train 0.21 files the first resumed epoch's metrics under the previous epoch's
-    // folder (it overwrites the killed run's logs there).
+    // The epochs before the kill, the first resumed epoch and the next, where the noise has had
+    // the least time to grow: each filed under its own epoch's folder (burn-train alone would
+    // file the first resumed epoch under `epoch-1`, over the first epoch's logs).
     let first_resumed = resumed_from + 1;
-    for (epoch, folder) in [
-        (first_resumed, resumed_from),
-        (first_resumed + 1, first_resumed + 1),
-    ] {
+    for epoch in (1..=resumed_from).chain([first_resumed, first_resumed + 1]) {
         for split in ["train", "valid"] {
             let expected = losses(&whole, &format!("{split}/epoch-{epoch}/Loss.log"));
-            let got = losses(&killed, &format!("{split}/epoch-{folder}/Loss.log"));
+            let got = losses(&killed, &format!("{split}/epoch-{epoch}/Loss.log"));
             assert_eq!(expected.len(), got.len(), "{split} epoch {epoch}");
             for (step, (e, g)) in expected.iter().zip(&got).enumerate() {
                 assert!(

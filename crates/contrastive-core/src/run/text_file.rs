@@ -1,6 +1,7 @@
-//! Plain or gzip-compressed UTF-8 text files, read whole. Shared by the SimCSE sentence, NLI and
-//! STS readers and SimVLM's text-only PrefixLM corpus, so every one of them names the file and
-//! the line of a bad byte in the same way.
+//! Plain or gzip-compressed UTF-8 text files, read whole. Shared by SimCLR's `labels.csv`, the
+//! SimCSE sentence, NLI and STS readers and SimVLM's text-only PrefixLM corpus, so every one of
+//! them reads gzip and a byte-order mark alike and names the file and the line of a bad byte in
+//! the same way.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -21,7 +22,11 @@ pub enum TextFileError {
     Blank { path: PathBuf },
 }
 
-/// The text of `path`, decompressed when it starts with the gzip magic bytes.
+/// The UTF-8 byte-order mark spreadsheet programs write before the first byte of a CSV.
+const BYTE_ORDER_MARK: char = '\u{feff}';
+
+/// The text of `path`, decompressed when it starts with the gzip magic bytes, without a leading
+/// byte-order mark.
 pub fn read_text(path: &Path) -> Result<String, TextFileError> {
     let bytes = std::fs::read(path).map_err(|source| TextFileError::Io {
         path: path.into(),
@@ -39,13 +44,17 @@ pub fn read_text(path: &Path) -> Result<String, TextFileError> {
     } else {
         bytes
     };
-    String::from_utf8(bytes).map_err(|e| {
+    let mut text = String::from_utf8(bytes).map_err(|e| {
         let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         TextFileError::Utf8 {
             path: path.into(),
             line: 1 + valid.iter().filter(|b| **b == b'\n').count(),
         }
-    })
+    })?;
+    if text.starts_with(BYTE_ORDER_MARK) {
+        text.drain(..BYTE_ORDER_MARK.len_utf8());
+    }
+    Ok(text)
 }
 
 /// One text per non-blank line, trimmed (the Wikipedia format of unsupervised SimCSE, and a
@@ -103,6 +112,16 @@ mod tests {
                 read_lines(&file.0).unwrap(),
                 vec!["YMCA in South Australia", "Second line."]
             );
+        }
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_text() {
+        for file in [
+            TempFile::new("bom.csv", "\u{feff}path,label\n".as_bytes()),
+            TempFile::gzip("bom.csv.gz", "\u{feff}path,label\n"),
+        ] {
+            assert_eq!(read_text(&file.0).unwrap(), "path,label\n");
         }
     }
 

@@ -1,8 +1,11 @@
 //! Labelled image datasets: a folder per class, a CSV of `path,label[,split]`, the CIFAR-10
 //! binary batches, all decoded once into memory with the failing file named in every error.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use contrastive_core::run::csv_records::parse_csv;
+use contrastive_core::run::text_file::read_text;
 use image::RgbImage;
 
 use super::image::Image;
@@ -176,6 +179,8 @@ struct CsvRow {
     path: PathBuf,
     label: usize,
     split: Option<String>,
+    /// The line it starts on, for errors.
+    line: usize,
 }
 
 /// All rows of a labels CSV, checked, with the class names it gives.
@@ -214,63 +219,98 @@ impl CsvRows {
 }
 
 fn read_csv_rows(csv: &Path) -> Result<CsvRows, DataError> {
-    let text = std::fs::read_to_string(csv).map_err(io_error(csv))?;
-    let mut lines = text.lines().enumerate();
-    let Some((_, header)) = lines.next() else {
+    let text = read_text(csv).map_err(|e| DataError::Invalid {
+        path: csv.into(),
+        reason: e.to_string(),
+    })?;
+    let malformed = |line: usize, reason: String| DataError::Malformed {
+        path: csv.into(),
+        line,
+        reason,
+    };
+    let mut records = parse_csv(&text)
+        .map_err(|(line, reason)| malformed(line, reason))?
+        .into_iter();
+    let Some((_, header)) = records.next() else {
         return Err(DataError::Invalid {
             path: csv.into(),
             reason: "empty file (expected a header `path,label[,split]`)".into(),
         });
     };
-    let columns: Vec<&str> = header.split(',').map(str::trim).collect();
+    let columns: Vec<&str> = header.iter().map(|c| c.trim()).collect();
     let find = |name: &str| columns.iter().position(|c| *c == name);
     let (Some(path_col), Some(label_col)) = (find("path"), find("label")) else {
-        return Err(DataError::Malformed {
-            path: csv.into(),
-            line: 1,
-            reason: format!("header must name `path` and `label` columns, got `{header}`"),
-        });
+        return Err(malformed(
+            1,
+            format!(
+                "header must name `path` and `label` columns, got `{}`",
+                header.join(",")
+            ),
+        ));
     };
     let (split_col, name_col) = (find("split"), find("class_name"));
     let root = csv.parent().unwrap_or(Path::new("."));
     let mut rows = Vec::new();
-    let mut class_names: Vec<String> = Vec::new();
-    for (index, line) in lines {
-        if line.trim().is_empty() {
+    let mut names: BTreeMap<usize, String> = BTreeMap::new();
+    for (line, fields) in records {
+        if fields.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        let malformed = |reason: String| DataError::Malformed {
-            path: csv.into(),
-            line: index + 1,
-            reason,
-        };
         if fields.len() != columns.len() {
-            return Err(malformed(format!(
-                "expected {} fields like the header, got {}",
-                columns.len(),
-                fields.len()
-            )));
+            return Err(malformed(
+                line,
+                format!(
+                    "expected {} fields like the header, got {}",
+                    columns.len(),
+                    fields.len()
+                ),
+            ));
         }
-        let label: usize = fields[label_col].parse().map_err(|_| {
-            malformed(format!(
-                "label `{}` is not a non-negative integer",
-                fields[label_col]
-            ))
+        let field = |col: usize| fields[col].trim();
+        let label: usize = field(label_col).parse().map_err(|_| {
+            malformed(
+                line,
+                format!("label `{}` is not a non-negative integer", field(label_col)),
+            )
         })?;
         if let Some(col) = name_col {
-            if class_names.len() <= label {
-                class_names.resize(label + 1, String::new());
-            }
-            class_names[label] = fields[col].to_string();
+            names.insert(label, field(col).to_string());
         }
         rows.push(CsvRow {
-            path: root.join(fields[path_col]),
+            path: root.join(field(path_col)),
             label,
-            split: split_col.map(|col| fields[col].to_string()),
+            split: split_col.map(|col| field(col).to_string()),
+            line,
         });
     }
-    Ok(CsvRows { rows, class_names })
+    check_dense_labels(csv, &rows)?;
+    Ok(CsvRows {
+        class_names: names.into_values().collect(),
+        rows,
+    })
+}
+
+/// Labels must be the class indices `0..K`, each used by some row: the classifier heads and the
+/// k-NN vote index their classes by label, so a gap or a stray huge label is a mistake in the
+/// file, named with its line.
+fn check_dense_labels(csv: &Path, rows: &[CsvRow]) -> Result<(), DataError> {
+    let used: BTreeSet<usize> = rows.iter().map(|row| row.label).collect();
+    let Some(missing) = (0..).zip(&used).find(|(class, label)| class != *label) else {
+        return Ok(());
+    };
+    let (class, first_beyond) = missing;
+    let row = rows
+        .iter()
+        .find(|row| row.label == *first_beyond)
+        .expect("every used label has a row");
+    Err(DataError::Malformed {
+        path: csv.into(),
+        line: row.line,
+        reason: format!(
+            "label {first_beyond}, but no row has label {class}: labels must be the class indices 0..K-1 ({} classes are used)",
+            used.len()
+        ),
+    })
 }
 
 /// CIFAR-10 binary batches: records of one label byte and 3 × 32 × 32 planar RGB bytes.
@@ -452,6 +492,20 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("header"));
+
+        // A spreadsheet's byte-order mark and quoted fields are read.
+        image::RgbImage::from_pixel(4, 4, image::Rgb([1, 2, 3]))
+            .save(dir.join("b, c.png"))
+            .unwrap();
+        std::fs::write(&csv, "\u{feff}path,label\na.png,0\n\"b, c.png\",1\n").unwrap();
+        assert_eq!(load_csv(&csv, None, false).unwrap().labels, vec![0, 1]);
+        // Labels are class indices 0..K-1: a gap or a stray huge label is named with its line.
+        std::fs::write(&csv, "path,label\na.png,0\na.png,18446744073709551615\n").unwrap();
+        let err = load_csv(&csv, None, false).unwrap_err().to_string();
+        assert!(
+            err.contains("labels.csv:3") && err.contains("no row has label 1"),
+            "{err}"
+        );
         std::fs::remove_dir_all(dir).ok();
     }
 

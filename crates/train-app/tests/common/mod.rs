@@ -19,6 +19,15 @@ pub fn train_app(args: &[&str]) -> Output {
         .expect("train-app runs")
 }
 
+/// `train-app` run in the folder `cwd`, where its default `artifacts/` would go.
+pub fn train_app_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_train-app"))
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .expect("train-app runs")
+}
+
 /// An empty folder under the system temporary folder, unique to `name` and this process.
 pub fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("contrastive-cli-{name}-{}", std::process::id()));
