@@ -45,7 +45,7 @@ fn an_exported_model_gives_our_embeddings_in_transformers() {
     };
     let model_dir = weights.parent().unwrap();
     let device = Default::default();
-    let (config, bert, pooler) = load_bert_with_pooler::<B>(&model_dir, &device).unwrap();
+    let (config, bert, pooler) = load_bert_with_pooler::<B>(model_dir, &device).unwrap();
     let mut model = SimcseModelConfig::new()
         .with_pooler(Pooler::Avg)
         .init(&config, bert, pooler, &device)
@@ -60,7 +60,7 @@ fn an_exported_model_gives_our_embeddings_in_transformers() {
         .mul_scalar(1.01);
     model.bert.embeddings.word_embeddings.weight = burn::module::Param::from_tensor(word);
     let out = std::env::temp_dir().join(format!("hf-export-python-{}", std::process::id()));
-    write_hf_directory(&model, &model_dir, &out).unwrap();
+    write_hf_directory(&model, model_dir, &out).unwrap();
 
     let sentences = [
         "A man is playing a guitar.",

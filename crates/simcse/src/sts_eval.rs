@@ -173,10 +173,75 @@ pub(crate) mod tests {
                 );
             }
         }
-        let score = sts_score(&model, &tokenizer, &letter_pairs(), 2, &device).unwrap();
-        // An identical pair is the most similar, so it ranks first: ρ is defined and bounded.
-        assert!(score.spearman.abs() <= 1.0);
-        assert!(score.alignment >= 0.0 && score.alignment.is_finite());
-        assert!(score.uniformity <= 0.0);
+    }
+
+    /// Ranks 1..n of distinct values.
+    fn ranks(values: &[f64]) -> Vec<f64> {
+        values
+            .iter()
+            .map(|v| 1.0 + values.iter().filter(|w| *w < v).count() as f64)
+            .collect()
+    }
+
+    #[test]
+    fn the_score_is_spearman_alignment_and_uniformity_of_the_embeddings() {
+        let tokenizer = letter_tokenizer();
+        let device = Default::default();
+        let model = tiny_model::<NdArray>(SimcseModelConfig::new().with_pooler(Pooler::Avg));
+        let pairs = letter_pairs();
+        let score = sts_score(&model, &tokenizer, &pairs, 2, &device).unwrap();
+
+        // The same numbers from each sentence encoded alone and the formulas written out.
+        let unit = |text: &str| -> Vec<f64> {
+            let tokens = tokenizer.encode_batch::<NdArray>(&[text], &device).unwrap();
+            let v: Vec<f64> = model
+                .encode(&tokens)
+                .into_data()
+                .convert::<f64>()
+                .to_vec()
+                .unwrap();
+            let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+            v.iter().map(|x| x / norm).collect()
+        };
+        let units: Vec<[Vec<f64>; 2]> = pairs
+            .iter()
+            .map(|p| [unit(&p.first), unit(&p.second)])
+            .collect();
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+        let distance2 = |a: &[f64], b: &[f64]| 2.0 - 2.0 * dot(a, b);
+        let cosines: Vec<f64> = units.iter().map(|[a, b]| dot(a, b)).collect();
+        let gold: Vec<f64> = pairs.iter().map(|p| p.score).collect();
+        let n = pairs.len() as f64;
+        let d2: f64 = ranks(&cosines)
+            .iter()
+            .zip(ranks(&gold))
+            .map(|(a, b)| (a - b).powi(2))
+            .sum();
+        let spearman = 1.0 - 6.0 * d2 / (n * (n * n - 1.0));
+        // Pairs rated ≥ 4: the first (identical sentences, distance 0) and the third.
+        let alignment =
+            (distance2(&units[0][0], &units[0][1]) + distance2(&units[2][0], &units[2][1])) / 2.0;
+        let all: Vec<&Vec<f64>> = units.iter().flatten().collect();
+        let mut terms = Vec::new();
+        for i in 0..all.len() {
+            for j in i + 1..all.len() {
+                terms.push((-2.0 * distance2(all[i], all[j])).exp());
+            }
+        }
+        let uniformity = (terms.iter().sum::<f64>() / terms.len() as f64).ln();
+
+        assert!(
+            (score.spearman - spearman).abs() < 1e-9,
+            "{score:?} vs ρ {spearman}"
+        );
+        assert!(
+            (score.alignment - alignment).abs() < 1e-5,
+            "{score:?} vs {alignment}"
+        );
+        assert!(
+            (score.uniformity - uniformity).abs() < 1e-5,
+            "{score:?} vs {uniformity}"
+        );
+        assert!(alignment > 1e-3, "the check does not rest on a zero");
     }
 }

@@ -260,8 +260,8 @@ fn spawn_until_checkpoint(args: &[String], run: &Path) -> std::process::Child {
 #[test]
 fn a_run_killed_mid_training_resumes_to_the_same_weights() {
     let dir = scratch("kill-resume");
-    // One loader worker: with several, batches arrive in whatever order the workers finish.
-    let config = tiny_config(&dir, "num_workers = 1");
+    // Two loader workers (the default): batches still arrive in the sampler's order.
+    let config = tiny_config(&dir, "num_workers = 2");
     let run_args = |artifacts: &Path| small_run_args(&config, artifacts, 4);
     let whole = dir.join("whole");
     let out = train_app(
@@ -303,21 +303,14 @@ fn a_run_killed_mid_training_resumes_to_the_same_weights() {
     // and Adam turns such noise in near-zero gradients into whole steps. Two uninterrupted runs differ by 1e-7 to 4e-4 within two epochs of a
     // checkpoint. Resuming with the optimizer state one epoch off moves the losses by 7e-3 to
     // 2e-2 from the first updated step on; a wrong batch by more than 1e-2 at once.
-    let losses = |run: &Path, log: &str| -> Vec<f64> {
-        std::fs::read_to_string(run.join(log))
-            .unwrap_or_else(|e| panic!("{}: {e}", run.join(log).display()))
-            .lines()
-            .map(|line| line.split(',').next().unwrap().parse().unwrap())
-            .collect()
-    };
     // The epochs before the kill, the first resumed epoch and the next, where the noise has had
     // the least time to grow: each filed under its own epoch's folder (burn-train alone would
     // file the first resumed epoch under `epoch-1`, over the first epoch's logs).
     let first_resumed = resumed_from + 1;
     for epoch in (1..=resumed_from).chain([first_resumed, first_resumed + 1]) {
         for split in ["train", "valid"] {
-            let expected = losses(&whole, &format!("{split}/epoch-{epoch}/Loss.log"));
-            let got = losses(&killed, &format!("{split}/epoch-{epoch}/Loss.log"));
+            let expected = logged_losses(&whole, &format!("{split}/epoch-{epoch}/Loss.log"));
+            let got = logged_losses(&killed, &format!("{split}/epoch-{epoch}/Loss.log"));
             assert_eq!(expected.len(), got.len(), "{split} epoch {epoch}");
             for (step, (e, g)) in expected.iter().zip(&got).enumerate() {
                 assert!(
@@ -327,6 +320,57 @@ fn a_run_killed_mid_training_resumes_to_the_same_weights() {
             }
         }
     }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Loss values of each step in a run's burn-train log `log` (e.g. `train/epoch-1/Loss.log`).
+fn logged_losses(run: &Path, log: &str) -> Vec<f64> {
+    std::fs::read_to_string(run.join(log))
+        .unwrap_or_else(|e| panic!("{}: {e}", run.join(log).display()))
+        .lines()
+        .map(|line| line.split(',').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn two_runs_with_one_seed_match_whatever_the_loader_workers_do() {
+    let dir = scratch("same-seed");
+    // Three workers racing to build 4 batches an epoch, the two runs side by side.
+    let config = tiny_config(&dir, "num_workers = 3");
+    let runs = [dir.join("a"), dir.join("b")];
+    let children: Vec<_> = runs
+        .iter()
+        .map(|run| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_train-app"))
+                .args(small_run_args(&config, run, 2))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    for epoch in 1..=2 {
+        for split in ["train", "valid"] {
+            let log = format!("{split}/epoch-{epoch}/Loss.log");
+            let (a, b) = (logged_losses(&runs[0], &log), logged_losses(&runs[1], &log));
+            assert_eq!(a.len(), b.len(), "{log}");
+            // Equal but for burn-ndarray's address-dependent rounding (see the resume test).
+            for (step, (x, y)) in a.iter().zip(&b).enumerate() {
+                assert!((x - y).abs() < 1e-3, "{log} step {step}: {x} vs {y}");
+            }
+        }
+    }
+    let monitor = |run: &Path| {
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap())
+                .unwrap();
+        summary["knn_monitor_top1"].clone()
+    };
+    assert_eq!(monitor(&runs[0]), monitor(&runs[1]));
     std::fs::remove_dir_all(dir).ok();
 }
 

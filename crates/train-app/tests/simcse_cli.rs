@@ -85,11 +85,26 @@ fn simcse_trains_keeps_the_best_dev_model_exports_and_embeds() {
     assert_eq!(summary["task"], "simcse.train");
     assert_eq!(summary["train_examples"], 32);
     assert_eq!(summary["steps"], 4);
+    // The dev monitor scored steps 2 and 4 (its log weighs those steps 1, the others 0) and
+    // kept the step whose Spearman was the higher.
+    let log = std::fs::read_to_string(run.join("train/epoch-1/STS-B_dev_Spearman.log")).unwrap();
+    let scores: Vec<f64> = log
+        .lines()
+        .filter_map(|line| line.split_once(','))
+        .filter(|(_, weight)| *weight == "1")
+        .map(|(value, _)| value.parse().unwrap())
+        .collect();
+    assert_eq!(scores.len(), 2, "{log}");
+    let best = if scores[1] > scores[0] { 1 } else { 0 };
+    assert_eq!(
+        summary["best_dev_step"],
+        2 * (best + 1),
+        "{summary} {scores:?}"
+    );
+    let kept = summary["best_dev_spearman"].as_f64().unwrap();
     assert!(
-        summary["best_dev_step"]
-            .as_u64()
-            .is_some_and(|s| s == 2 || s == 4),
-        "{summary}"
+        (100.0 * kept - scores[best]).abs() < 1e-6,
+        "{summary} {scores:?}"
     );
     assert!(
         summary["sts_after"]["STS-B dev"]["spearman"].is_number(),

@@ -61,12 +61,34 @@ two children play in the park
         let report = &summary["evaluation"][split];
         assert_eq!(report["images"], 10, "{summary}");
         assert_eq!(report["questions"], 40, "{summary}");
-        for key in ["bleu4", "cider_d", "caption_exact_match", "vqa_accuracy"] {
+        let number = |key: &str| report[key].as_f64().unwrap_or(f64::NAN);
+        for key in ["bleu4", "caption_exact_match", "vqa_accuracy"] {
             assert!(
-                report[key].as_f64().is_some_and(|v| v >= 0.0),
+                (0.0..=1.0).contains(&number(key)),
                 "{split} {key}: {summary}"
             );
         }
+        assert!(number("cider_d") >= 0.0, "{split}: {summary}");
+        // A fraction of the 10 images, and the mean over equally many questions per kind.
+        let matched = number("caption_exact_match") * 10.0;
+        assert!(
+            (matched - matched.round()).abs() < 1e-9,
+            "{split}: {summary}"
+        );
+        let by_question = report["vqa_accuracy_by_question"].as_object().unwrap();
+        assert!(!by_question.is_empty(), "{split}: {summary}");
+        let mean = by_question
+            .values()
+            .map(|v| v.as_f64().unwrap())
+            .sum::<f64>()
+            / by_question.len() as f64;
+        assert!(
+            (mean - number("vqa_accuracy")).abs() < 1e-9,
+            "{split}: {summary}"
+        );
+        let examples = report["examples"].as_array().unwrap();
+        assert_eq!(examples.len(), 3, "{split}: {summary}");
+        assert!(examples.iter().all(serde_json::Value::is_string));
         assert!(report["constant_baseline"]["caption"].is_string());
     }
     for file in ["config.json", "tokenizer.json", "model.mpk", "summary.json"] {

@@ -63,6 +63,7 @@ impl<B: Backend> ProjectionHead<B> {
 mod tests {
     use super::*;
     use crate::test_backend::TestBackend as NdArray;
+    use burn::module::Param;
     use burn::tensor::Distribution;
 
     #[test]
@@ -75,6 +76,56 @@ mod tests {
                 .with_batch_norm(batch_norm)
                 .init::<NdArray>(&device);
             assert_eq!(head.forward(h.clone()).dims(), [6, 128]);
+        }
+    }
+
+    /// Row-major values of a tensor.
+    fn host<const D: usize>(t: Tensor<NdArray, D>) -> Vec<f64> {
+        t.into_data().convert::<f64>().to_vec().unwrap()
+    }
+
+    /// `x W + b` on the host, `W` stored `[in, out]` as burn's `Linear` stores it.
+    fn affine(x: &[f64], rows: usize, w: &[f64], b: &[f64]) -> Vec<f64> {
+        let (inputs, outputs) = (x.len() / rows, b.len());
+        (0..rows)
+            .flat_map(|r| {
+                (0..outputs).map(move |o| {
+                    b[o] + (0..inputs)
+                        .map(|i| x[r * inputs + i] * w[i * outputs + o])
+                        .sum::<f64>()
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn computes_w2_relu_w1_h_with_biases() {
+        let device = Default::default();
+        let h: Tensor<NdArray, 2> = Tensor::random([3, 5], Distribution::Normal(0.0, 1.0), &device);
+        let mut head = ProjectionHeadConfig::new(5, 4)
+            .with_output_dim(2)
+            .init::<NdArray>(&device);
+        // Rows `h` and `−h` with a zero hidden bias: every unit is negative for one of them.
+        let h = Tensor::cat(vec![h.clone().slice(0..2), -h.slice(0..1)], 0);
+        head.hidden.bias = Some(Param::from_tensor(Tensor::zeros([4], &device)));
+        let bias = |l: &Linear<NdArray>| host(l.bias.as_ref().unwrap().val());
+        let hidden = affine(
+            &host(h.clone()),
+            3,
+            &host(head.hidden.weight.val()),
+            &bias(&head.hidden),
+        );
+        let relu: Vec<f64> = hidden.iter().map(|v| v.max(0.0)).collect();
+        assert!(relu.contains(&0.0), "ReLU is exercised");
+        let expected = affine(
+            &relu,
+            3,
+            &host(head.output.weight.val()),
+            &bias(&head.output),
+        );
+        let got = host(head.forward(h));
+        for (g, e) in got.iter().zip(&expected) {
+            assert!((g - e).abs() < 1e-12, "{got:?} vs {expected:?}");
         }
     }
 }
