@@ -34,18 +34,24 @@ pub fn train(args: TrainArgs) -> Result<()> {
     pipeline::train(&recipe, &args.flags)
 }
 
-/// The quick CPU preset used on the synthetic data when no config file is given: an
-/// eighth-width ResNet-18 that pre-trains in a few minutes on two cores. A few hundred steps
+/// The quick CPU preset used on the synthetic data when no config file is given: a
+/// quarter-width ResNet-18 that pre-trains in under 5 minutes on two cores. A few hundred steps
 /// are far too few for LARS, whose per-step change is `lr · η` of each weight's norm; Adam at
-/// 1e-3 learns in that budget. Crops keep at least 20 % of the image: on 32 px scenes of one
-/// shape, smaller crops often hold no shape at all.
+/// 1e-3 learns in that budget. What made it learn shapes (measured, seed 42, against the same
+/// network at random initialisation): crops that keep at least 60 % of the 32 px scene (at
+/// 20 %, most crops lose the shape and instance discrimination falls back on the colour pair:
+/// k-NN +0 points) and the ImageNet colour distortion (jitter strength 1, grayscale half the
+/// time) so that the 8-colour palette cannot tell images apart: k-NN +10 at eighth width for 16
+/// epochs, +20 (linear +33) at quarter width.
 fn quick_cpu_preset() -> SimclrConfig {
     let mut config = SimclrConfig::new()
         .with_optimizer(OptimizerKind::Adam)
         .with_base_learning_rate(4e-3);
-    config.augment.crop_scale = [0.2, 1.0];
-    config.model.encoder.width_multiplier = 0.125;
-    config.epochs = 8;
+    config.augment.crop_scale = [0.6, 1.0];
+    config.augment.jitter_strength = 1.0;
+    config.augment.grayscale_probability = 0.5;
+    config.model.encoder.width_multiplier = 0.25;
+    config.epochs = 16;
     config.batch_size = 64;
     config.warmup_epochs = 1;
     // The synthetic test split has 250 images: 200 voters would be most of it.
