@@ -29,12 +29,8 @@ fn step_output<B: Backend>(
     features: Option<LabeledFeatures<B>>,
 ) -> ContrastiveStepOutput<B> {
     ContrastiveStepOutput {
-        loss: out.loss,
-        logits: out.logits,
-        targets: out.targets,
-        items: views,
-        extras: Vec::new(),
         features,
+        ..ContrastiveStepOutput::new(out, views)
     }
 }
 

@@ -29,12 +29,8 @@ fn step_output<B: Backend>(out: SimCseOutput<B>, items: usize) -> ContrastiveSte
         extras.push(("Uniformity", value));
     }
     ContrastiveStepOutput {
-        loss: out.contrastive.loss,
-        logits: out.contrastive.logits,
-        targets: out.contrastive.targets,
-        items,
         extras,
-        features: None,
+        ..ContrastiveStepOutput::new(out.contrastive, items)
     }
 }
 

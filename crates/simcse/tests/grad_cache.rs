@@ -83,14 +83,7 @@ fn batch(size: usize, columns: usize) -> SentenceBatch<B> {
 
 fn output(model: &SimCse<B>, z: Vec<Tensor<B, 2>>, passes: usize) -> ContrastiveStepOutput<B> {
     let out = model.objective(merge_columns(z, passes), passes).unwrap();
-    ContrastiveStepOutput {
-        loss: out.contrastive.loss,
-        logits: out.contrastive.logits,
-        targets: out.contrastive.targets,
-        items: 0,
-        extras: Vec::new(),
-        features: None,
-    }
+    ContrastiveStepOutput::new(out.contrastive, 0)
 }
 
 /// The gradient of the loss under the masks GradCache draws, from one graph through every

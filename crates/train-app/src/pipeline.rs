@@ -285,7 +285,7 @@ pub fn train<R: Recipe>(recipe: &R, flags: &TrainFlags) -> Result<()> {
     )?;
     // Every input is read and checked before the run's folder is touched.
     let data = recipe.load(&config, &artifacts, resume_from, &device)?;
-    check_batch_fits(config.batch_size(), recipe.datasets(&config, &data).0.len())?;
+    let sets = checked_datasets(recipe, &config, &data)?;
     let run = RunDir::create(&artifacts)?;
     run.write_json("config.json", &config)?;
     run.write_json(Inputs::FILE, &inputs)?;
@@ -294,7 +294,7 @@ pub fn train<R: Recipe>(recipe: &R, flags: &TrainFlags) -> Result<()> {
         resume_from,
         on_non_finite: flags.on_non_finite,
     };
-    let fitted = fit(recipe, &config, &data, &run, control, &device)?;
+    let fitted = fit(recipe, &config, &data, sets, &run, control, &device)?;
     let mut summary = json!({
         "task": format!("{}.train", R::NAME),
         "backend": backend::NAME,
@@ -321,17 +321,30 @@ pub fn train<R: Recipe>(recipe: &R, flags: &TrainFlags) -> Result<()> {
     run.finish(&summary)
 }
 
-/// A batch larger than the training data would only ever be one smaller batch, and the data
-/// loader reserves room for the whole batch up front (an allocation abort for a mistyped size),
-/// so it is refused before anything is allocated.
-fn check_batch_fits(batch_size: usize, train_examples: usize) -> Result<()> {
+/// A run's training and validation examples and their batcher.
+pub type Datasets<R> = (
+    <R as Recipe>::Dataset,
+    <R as Recipe>::Dataset,
+    <R as Recipe>::Batcher,
+);
+
+/// `recipe`'s datasets for `config`. A batch larger than the training data is refused: it would
+/// only ever be one smaller batch, so it is a mistyped size (say `1000000000000`), caught
+/// before anything is batched.
+pub fn checked_datasets<R: Recipe>(
+    recipe: &R,
+    config: &R::Config,
+    data: &R::Data,
+) -> Result<Datasets<R>> {
+    let sets = recipe.datasets(config, data);
+    let (batch_size, train_examples) = (config.batch_size(), sets.0.len());
     if batch_size > train_examples {
         anyhow::bail!(
             "`batch_size` = {batch_size} is larger than the {train_examples} training examples; \
              use at most {train_examples}"
         );
     }
-    Ok(())
+    Ok(sets)
 }
 
 /// Where a training starts and what it does on a non-finite step.
@@ -346,6 +359,7 @@ pub fn fit<R: Recipe>(
     recipe: &R,
     config: &R::Config,
     data: &R::Data,
+    (train, valid, batcher): Datasets<R>,
     run: &RunDir,
     control: RunControl,
     device: &Device<TrainBackend>,
@@ -354,7 +368,6 @@ pub fn fit<R: Recipe>(
     TrainBackend::seed(device, seed);
     let model = recipe.model(config, data, control.resume_from, device)?;
     let before = recipe.evaluate_before(&model.valid(), data, device)?;
-    let (train, valid, batcher) = recipe.datasets(config, data);
     let train_examples = train.len();
     let steps_per_epoch = train_examples.div_ceil(batch_size);
     let done = control.resume_from.unwrap_or(0);

@@ -1,9 +1,8 @@
 //! The infrastructure of a training run, apart from the maths: burn-train's steps, metrics and
 //! guards ([`train`]), epoch-aware data order ([`epochs`]), batches in that order
-//! ([`ordered_loader`]) and per-item randomness ([`item_rng`]), text files, CSV records and tokenisation ([`text_file`], [`csv_records`],
-//! [`text`]), durable checkpoint
-//! writes ([`atomic_save`]), the allocator setting ([`allocator`]) and benchmark timing
-//! ([`bench`]).
+//! ([`ordered_loader`]) and per-item randomness ([`item_rng`]), text files, CSV records and
+//! tokenisation ([`text_file`], [`csv_records`], [`text`]), durable checkpoint writes
+//! ([`atomic_save`]), the allocator setting ([`allocator`]) and benchmark timing ([`bench`]).
 
 pub mod allocator;
 pub mod atomic_save;

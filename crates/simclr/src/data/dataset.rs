@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use contrastive_core::run::csv_records::parse_csv;
-use contrastive_core::run::text_file::read_text;
+use contrastive_core::run::text_file::{read_text, TextFileError};
 use image::RgbImage;
 
 use super::image::Image;
@@ -28,6 +28,8 @@ pub enum DataError {
     },
     #[error("{path}: {reason}")]
     Invalid { path: PathBuf, reason: String },
+    #[error(transparent)]
+    File(#[from] TextFileError),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
@@ -219,10 +221,7 @@ impl CsvRows {
 }
 
 fn read_csv_rows(csv: &Path) -> Result<CsvRows, DataError> {
-    let text = read_text(csv).map_err(|e| DataError::Invalid {
-        path: csv.into(),
-        reason: e.to_string(),
-    })?;
+    let text = read_text(csv)?;
     let malformed = |line: usize, reason: String| DataError::Malformed {
         path: csv.into(),
         line,

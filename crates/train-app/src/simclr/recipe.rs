@@ -269,13 +269,14 @@ pub fn ablate(args: AblateArgs) -> Result<()> {
             } else {
                 format!("{}+{}", transforms[i], transforms[j])
             };
+            let sets = pipeline::checked_datasets(&recipe, &config, &images)?;
             let run = RunDir::create(args.artifacts.join(&name))?;
             run.write_json("config.json", &config)?;
             let control = RunControl {
                 resume_from: None,
                 on_non_finite: OnNonFinite::Stop,
             };
-            let fitted = pipeline::fit(&recipe, &config, &images, &run, control, &device)?;
+            let fitted = pipeline::fit(&recipe, &config, &images, sets, &run, control, &device)?;
             let report = evaluate_encoder(&fitted.model, &config, &images, &device)?;
             eprintln!(
                 "ablation {name}: linear top-1 {:.4}",

@@ -50,6 +50,10 @@ pub fn column_rows<B: Backend, const D: usize, K: TensorKind<B> + BasicOps<B>>(
     range: Range<usize>,
 ) -> Tensor<B, D, K> {
     let n = batch.dims()[0] / columns;
+    if range == (0..n) {
+        // The whole batch (a plain step): nothing to copy.
+        return batch;
+    }
     let blocks = (0..columns)
         .map(|k| batch.clone().narrow(0, k * n + range.start, range.len()))
         .collect();
@@ -202,14 +206,7 @@ mod tests {
             .unwrap()
             .forward(z.clone().slice(0..n), z.slice(n..2 * n))
             .unwrap();
-        ContrastiveStepOutput {
-            loss: out.loss,
-            logits: out.logits,
-            targets: out.targets,
-            items: 2 * n,
-            extras: Vec::new(),
-            features: None,
-        }
+        ContrastiveStepOutput::new(out, 2 * n)
     }
 
     #[test]

@@ -7,6 +7,7 @@ use burn::train::metric::Adaptor;
 use burn::train::ItemLazy;
 
 use crate::eval::LabeledFeatures;
+use crate::loss::ContrastiveOutput;
 
 /// A step's output: its loss stays on the device until burn-train syncs it into [`StepValues`].
 pub trait StepOutput<B: Backend>: ItemLazy<ItemSync = StepValues> + 'static {
@@ -28,6 +29,20 @@ pub struct ContrastiveStepOutput<B: Backend> {
     pub extras: Vec<(&'static str, Tensor<B, 1>)>,
     /// Labelled representations for the [`KnnMonitor`] (validation steps that compute them).
     pub features: Option<LabeledFeatures<B>>,
+}
+
+impl<B: Backend> ContrastiveStepOutput<B> {
+    /// What a loss computed over a step of `items` items, without extras or features.
+    pub fn new(out: ContrastiveOutput<B>, items: usize) -> Self {
+        Self {
+            loss: out.loss,
+            logits: out.logits,
+            targets: out.targets,
+            items,
+            extras: Vec::new(),
+            features: None,
+        }
+    }
 }
 
 /// Labelled representations read back from the device: `labels.len()` rows of `dim` values.
