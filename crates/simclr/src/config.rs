@@ -82,6 +82,10 @@ pub struct SimclrConfig {
     /// validation images' representations (200 as usual; 0 turns the monitor off).
     #[config(default = 200)]
     pub knn_monitor_k: usize,
+    /// Neighbours of the k-NN evaluation after training (200, the usual choice at CIFAR and
+    /// ImageNet sizes; a small training split needs fewer, or the votes span several classes).
+    #[config(default = 200)]
+    pub knn_k: usize,
     /// Seed of weights, data order and augmentations.
     #[config(default = 42)]
     pub seed: u64,
@@ -104,6 +108,7 @@ impl SimclrConfig {
         check_pieces("grad_cache_chunks", self.grad_cache_chunks, self.batch_size)?;
         check_positive(&[
             ("epochs", self.epochs as f64),
+            ("knn_k", self.knn_k as f64),
             ("augment.size", self.augment.size as f64),
             ("model.projection_dim", self.model.projection_dim as f64),
             ("base_learning_rate", self.base_learning_rate),

@@ -65,6 +65,13 @@ fn every_bad_input_gets_a_clear_error() {
         &wrong_shape.join("config.json"),
         config.replace("\"intermediate_size\":16", "\"intermediate_size\":24"),
     );
+    // A tokenizer whose unknown-word token is not in its vocabulary: it rejects unknown words.
+    let no_unknown = copy_model("no-unknown-token");
+    let tokenizer = std::fs::read_to_string(no_unknown.join("tokenizer.json")).unwrap();
+    write(
+        &no_unknown.join("tokenizer.json"),
+        tokenizer.replace("\"unk_token\":\"[UNK]\"", "\"unk_token\":\"[NOWHERE]\""),
+    );
     let torn_weights = copy_model("torn-weights");
     let bytes = std::fs::read(torn_weights.join("model.safetensors")).unwrap();
     write(
@@ -74,6 +81,10 @@ fn every_bad_input_gets_a_clear_error() {
 
     // Data files.
     let empty = write(&dir.join("empty.txt"), "");
+    let unknown_word = write(
+        &dir.join("unknown-word.txt"),
+        format!("{text}\nthe zebra runs\n"),
+    );
     let truncated_gz = {
         let bytes = gzip(&text);
         write(&dir.join("wiki.txt.gz"), &bytes[..bytes.len() - 12])
@@ -286,6 +297,22 @@ fn every_bad_input_gets_a_clear_error() {
             "invalid UTF-8 in a SimVLM text corpus",
             &["simvlm", "train", "--text-corpus", &bad_utf8],
             &["latin1.txt:2: not valid UTF-8"],
+        ),
+        case(
+            "data",
+            "a sentence the tokenizer rejects",
+            &[
+                "simcse",
+                "train",
+                "--data",
+                &unknown_word,
+                "--model",
+                no_unknown.to_str().unwrap(),
+            ],
+            &[
+                "unknown-word.txt",
+                "the tokenizer rejects the text `the zebra runs`",
+            ],
         ),
         case(
             "data",

@@ -298,6 +298,16 @@ fn simvlm_bad_inputs_are_clear_errors() {
             vec![
                 "tokenizer".into(),
                 "--corpus".into(),
+                tsv.display().to_string(),
+                "--out".into(),
+                dir.join("t.json").display().to_string(),
+            ],
+            "captions.tsv:3: 2 tab-separated fields, the header has 3".into(),
+        ),
+        (
+            vec![
+                "tokenizer".into(),
+                "--corpus".into(),
                 dir.join("none.txt").display().to_string(),
                 "--out".into(),
                 dir.join("t.json").display().to_string(),
@@ -324,7 +334,7 @@ fn simvlm_bad_inputs_are_clear_errors() {
         "simvlm",
         "tokenizer",
         "--corpus",
-        tsv.to_str().unwrap(),
+        corrupt.to_str().unwrap(),
         "--vocab-size",
         "50",
         "--out",

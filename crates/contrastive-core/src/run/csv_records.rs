@@ -1,6 +1,9 @@
-//! CSV records (RFC 4180) with the line each starts on: SimCLR's `labels.csv` and SimCSE's NLI
-//! files are read by this one parser, so quoting and the `file:line` of an error work alike.
-//! The text comes from [`super::text_file::read_text`] (gzip, UTF-8, no byte-order mark).
+//! Delimited records with the line each starts on, for every table the project reads: CSV
+//! with RFC 4180 quoting (SimCLR's `labels.csv`, SimCSE's NLI files) and TSV without quoting
+//! (STS-B, SICK, SentEval, caption files: their sentences hold unbalanced quotes, and the
+//! reference readers take them verbatim). One reader, so blank rows and the `file:line` of an
+//! error work alike everywhere. The text comes from [`super::text_file::read_text`] (gzip,
+//! UTF-8, no byte-order mark).
 
 /// A CSV record: the 1-based line it starts on and its fields.
 pub type CsvRecord = (usize, Vec<String>);
@@ -71,6 +74,19 @@ pub fn parse_csv(text: &str) -> Result<Vec<CsvRecord>, (usize, String)> {
     Ok(records)
 }
 
+/// Splits tab-separated text into records, one per line, fields verbatim (no quoting).
+pub fn parse_tsv(text: &str) -> Vec<CsvRecord> {
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.split('\t').map(str::to_string).collect()))
+        .collect()
+}
+
+/// Whether a record is a blank line (one field of white space), which readers skip.
+pub fn is_blank(fields: &[String]) -> bool {
+    matches!(fields, [only] if only.trim().is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +103,20 @@ mod tests {
                 (3, vec!["two\nlines".to_string(), "z".into()]),
             ]
         );
+    }
+
+    #[test]
+    fn tab_separated_fields_keep_quotes_verbatim_and_blank_lines_are_marked() {
+        let records = parse_tsv("a\t\"b\r\n\n\"open\tc\td\n");
+        assert_eq!(
+            records,
+            vec![
+                (1, vec!["a".to_string(), "\"b".into()]),
+                (2, vec![String::new()]),
+                (3, vec!["\"open".to_string(), "c".into(), "d".into()]),
+            ]
+        );
+        assert!(is_blank(&records[1].1) && !is_blank(&records[0].1));
     }
 
     /// RFC 4180 quoting of a record: every field quoted, quotes doubled.

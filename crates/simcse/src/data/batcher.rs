@@ -1,5 +1,8 @@
-//! Training examples and their batcher: tokenisation runs in the data loader's workers.
+//! Training examples and their batcher. Sentences are tokenised once, when the data is read,
+//! so a text the tokenizer rejects is an error naming it before training starts; the data
+//! loader's workers only pad.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use burn::data::dataloader::batcher::Batcher;
@@ -9,6 +12,7 @@ use contrastive_core::run::item_rng::content_seed;
 use contrastive_core::run::text::{TextTokenizer, TokenBatch};
 
 use super::nli::NliTriplet;
+use super::DataError;
 
 /// Sentences of a training batch, tokenised together: `columns` groups of `size` rows
 /// (1: unsupervised sentences; 2: anchors, positives; 3: anchors, positives, hard negatives).
@@ -25,17 +29,37 @@ pub struct SentenceBatch<B: Backend> {
 /// optionally its hard negative (supervised).
 pub type Example = Vec<String>;
 
-/// Training examples in memory (shared by clones).
+/// An [`Example`] tokenised: each sentence's token ids, special tokens included.
+pub type TokenizedExample = Vec<Vec<u32>>;
+
+/// Tokenised training examples in memory (shared by clones).
 #[derive(Clone)]
 pub struct ExampleDataset {
-    examples: Arc<Vec<Example>>,
+    examples: Arc<Vec<TokenizedExample>>,
 }
 
 impl ExampleDataset {
-    pub fn new(examples: Vec<Example>) -> Self {
-        Self {
+    /// `examples` tokenised by `tokenizer`; an error names `source`, the example and its text.
+    pub fn tokenize(
+        examples: &[Example],
+        tokenizer: &TextTokenizer,
+        source: &Path,
+    ) -> Result<Self, DataError> {
+        let texts: Vec<&str> = examples.iter().flatten().map(String::as_str).collect();
+        let mut ids = tokenizer
+            .encode_all(&texts)
+            .map_err(|(i, error)| DataError::Invalid {
+                path: source.into(),
+                reason: format!("the tokenizer rejects the text `{}`: {error}", texts[i]),
+            })?
+            .into_iter();
+        let examples = examples
+            .iter()
+            .map(|example| ids.by_ref().take(example.len()).collect())
+            .collect();
+        Ok(Self {
             examples: Arc::new(examples),
-        }
+        })
     }
 }
 
@@ -56,8 +80,8 @@ pub fn triplet_examples(triplets: Vec<NliTriplet>) -> Vec<Example> {
         .collect()
 }
 
-impl EpochDataset<Example> for ExampleDataset {
-    fn get(&self, index: usize, _epoch: u64) -> Option<Example> {
+impl EpochDataset<TokenizedExample> for ExampleDataset {
+    fn get(&self, index: usize, _epoch: u64) -> Option<TokenizedExample> {
         self.examples.get(index).cloned()
     }
 
@@ -66,7 +90,7 @@ impl EpochDataset<Example> for ExampleDataset {
     }
 }
 
-/// Tokenises a batch column by column: all anchors, then all positives, then all negatives.
+/// Pads a batch column by column: all anchors, then all positives, then all negatives.
 #[derive(Clone)]
 pub struct SentenceBatcher {
     tokenizer: TextTokenizer,
@@ -78,21 +102,17 @@ impl SentenceBatcher {
     }
 }
 
-impl<B: Backend> Batcher<B, Example, SentenceBatch<B>> for SentenceBatcher {
-    fn batch(&self, items: Vec<Example>, device: &Device<B>) -> SentenceBatch<B> {
+impl<B: Backend> Batcher<B, TokenizedExample, SentenceBatch<B>> for SentenceBatcher {
+    fn batch(&self, items: Vec<TokenizedExample>, device: &Device<B>) -> SentenceBatch<B> {
         let columns = items.iter().map(Vec::len).min().unwrap_or(1);
-        let texts: Vec<&str> = (0..columns)
-            .flat_map(|c| items.iter().map(move |item| item[c].as_str()))
+        let rows: Vec<&[u32]> = (0..columns)
+            .flat_map(|c| items.iter().map(move |item| item[c].as_slice()))
             .collect();
-        let tokens = self
-            .tokenizer
-            .encode_batch(&texts, device)
-            .unwrap_or_else(|e| panic!("the tokenizer failed on a training batch: {e}"));
         SentenceBatch {
-            tokens,
+            tokens: self.tokenizer.pad(&rows, device),
             columns,
             size: items.len(),
-            noise_seed: content_seed(texts.iter().flat_map(|t| t.bytes().map(u64::from))),
+            noise_seed: content_seed(rows.iter().flat_map(|r| r.iter().map(|&id| u64::from(id)))),
         }
     }
 }

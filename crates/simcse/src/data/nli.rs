@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use contrastive_core::run::csv_records::parse_csv;
+use contrastive_core::run::csv_records::{is_blank, parse_csv};
 
 use super::{read_text, DataError};
 
@@ -45,7 +45,7 @@ pub fn read_nli(path: &Path) -> Result<Vec<NliTriplet>, DataError> {
     let columns = if with_negatives { 3 } else { 2 };
     let mut triplets = Vec::new();
     for (line, mut fields) in records {
-        if fields.len() == 1 && fields[0].trim().is_empty() {
+        if is_blank(&fields) {
             continue;
         }
         if fields.len() != columns {

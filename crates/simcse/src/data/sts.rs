@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use contrastive_core::run::csv_records::{is_blank, parse_tsv};
+
 use super::{read_text, DataError};
 
 /// Two sentences and their gold similarity.
@@ -48,22 +50,21 @@ pub fn read_stsb(path: &Path) -> Result<Vec<StsPair>, DataError> {
 /// [`read_stsb`] on text already read (`path` names it in errors).
 pub fn parse_stsb(path: &Path, text: &str) -> Result<Vec<StsPair>, DataError> {
     let mut pairs = Vec::new();
-    for (i, row) in text.lines().enumerate() {
-        if row.trim().is_empty() {
+    for (line, fields) in parse_tsv(text) {
+        if is_blank(&fields) {
             continue;
         }
-        let fields: Vec<&str> = row.split('\t').collect();
         if fields.len() < 7 {
             return Err(row_error(
                 path,
-                i + 1,
+                line,
                 format!("{} tab-separated fields, expected at least 7", fields.len()),
             ));
         }
         pairs.push(StsPair {
-            first: fields[5].to_string(),
-            second: fields[6].to_string(),
-            score: parse_score(path, i + 1, fields[4])?,
+            score: parse_score(path, line, &fields[4])?,
+            first: fields[5].clone(),
+            second: fields[6].clone(),
         });
     }
     non_empty(path, pairs)
@@ -72,12 +73,8 @@ pub fn parse_stsb(path: &Path, text: &str) -> Result<Vec<StsPair>, DataError> {
 /// SICK-R: a tab-separated file with a header naming `sentence_A`, `sentence_B` and
 /// `relatedness_score`. In the full `SICK.txt`, a `SemEval_set` column selects the `TEST` rows.
 pub fn read_sick(path: &Path) -> Result<Vec<StsPair>, DataError> {
-    let text = read_text(path)?;
-    let mut lines = text.lines().enumerate();
-    let header: Vec<&str> = lines
-        .next()
-        .map(|(_, h)| h.split('\t').collect())
-        .unwrap_or_default();
+    let mut records = parse_tsv(&read_text(path)?).into_iter();
+    let header = records.next().map(|(_, h)| h).unwrap_or_default();
     let column = |name: &str| header.iter().position(|h| h.trim() == name);
     let (Some(a), Some(b), Some(score)) = (
         column("sentence_A"),
@@ -92,15 +89,14 @@ pub fn read_sick(path: &Path) -> Result<Vec<StsPair>, DataError> {
     };
     let split = column("SemEval_set");
     let mut pairs = Vec::new();
-    for (i, row) in lines {
-        if row.trim().is_empty() {
+    for (line, fields) in records {
+        if is_blank(&fields) {
             continue;
         }
-        let fields: Vec<&str> = row.split('\t').collect();
         if fields.len() < header.len() {
             return Err(row_error(
                 path,
-                i + 1,
+                line,
                 format!("{} fields, the header has {}", fields.len(), header.len()),
             ));
         }
@@ -108,9 +104,9 @@ pub fn read_sick(path: &Path) -> Result<Vec<StsPair>, DataError> {
             continue;
         }
         pairs.push(StsPair {
-            first: fields[a].to_string(),
-            second: fields[b].to_string(),
-            score: parse_score(path, i + 1, fields[score])?,
+            score: parse_score(path, line, &fields[score])?,
+            first: fields[a].clone(),
+            second: fields[b].clone(),
         });
     }
     non_empty(path, pairs)
@@ -119,9 +115,8 @@ pub fn read_sick(path: &Path) -> Result<Vec<StsPair>, DataError> {
 /// One SentEval STS12–16 topic: `STS.input.T.txt` (two tab-separated sentences per line) with
 /// its gold file `STS.gs.T.txt` (a score per line; pairs with an empty score are not rated).
 pub fn read_senteval_topic(input: &Path, gold: &Path) -> Result<Vec<StsPair>, DataError> {
-    let inputs = read_text(input)?;
+    let inputs = parse_tsv(&read_text(input)?);
     let scores = read_text(gold)?;
-    let inputs: Vec<&str> = inputs.lines().collect();
     let scores: Vec<&str> = scores.lines().collect();
     if inputs.len() != scores.len() {
         return Err(DataError::Invalid {
@@ -135,22 +130,21 @@ pub fn read_senteval_topic(input: &Path, gold: &Path) -> Result<Vec<StsPair>, Da
         });
     }
     let mut pairs = Vec::new();
-    for (i, (row, score)) in inputs.iter().zip(&scores).enumerate() {
+    for ((line, fields), score) in inputs.into_iter().zip(&scores) {
         if score.trim().is_empty() {
             continue;
         }
-        let Some((first, second)) = row.split_once('\t') else {
+        let [first, second, ..] = &fields[..] else {
             return Err(row_error(
                 input,
-                i + 1,
+                line,
                 "expected two tab-separated sentences".into(),
             ));
         };
-        let second = second.split('\t').next().unwrap_or(second);
         pairs.push(StsPair {
-            first: first.to_string(),
-            second: second.to_string(),
-            score: parse_score(gold, i + 1, score)?,
+            score: parse_score(gold, line, score)?,
+            first: first.clone(),
+            second: second.clone(),
         });
     }
     Ok(pairs)

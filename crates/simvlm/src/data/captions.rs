@@ -1,10 +1,13 @@
 //! Image–caption pairs in the Flickr8k TSV layout: a header naming at least `image` and
 //! `caption` (and optionally a split column, `flickr8k_split` or `split`), one row per caption,
-//! image files relative to the TSV's `images/` folder (or its own folder).
+//! image files relative to the TSV's `images/` folder (or its own folder). The TSV may be
+//! gzip-compressed; fields are taken verbatim (no quoting), as Flickr8k's captions are written.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use contrastive_core::run::csv_records::{is_blank, parse_tsv};
+use contrastive_core::run::text_file::read_text;
 use rayon::prelude::*;
 
 use super::{CaptionedImages, DataError, Pixels};
@@ -39,11 +42,7 @@ pub fn read_captions(
     split: Option<&str>,
     size: usize,
 ) -> Result<CaptionedImages, DataError> {
-    let text = std::fs::read_to_string(tsv).map_err(|source| DataError::Io {
-        path: tsv.into(),
-        source,
-    })?;
-    let by_image = parse_captions(tsv, &text, split)?;
+    let by_image = parse_captions(tsv, &read_text(tsv)?, split)?;
     let folder = tsv.parent().unwrap_or(Path::new("."));
     let image_path = |name: &str| -> PathBuf {
         let in_images = folder.join("images").join(name);
@@ -73,11 +72,8 @@ pub fn parse_captions(
     text: &str,
     split: Option<&str>,
 ) -> Result<BTreeMap<String, Vec<String>>, DataError> {
-    let mut lines = text.lines().enumerate();
-    let header: Vec<&str> = lines
-        .next()
-        .map(|(_, h)| h.split('\t').collect())
-        .unwrap_or_default();
+    let mut records = parse_tsv(text).into_iter();
+    let header = records.next().map(|(_, h)| h).unwrap_or_default();
     let column = |names: &[&str]| header.iter().position(|h| names.contains(&h.trim()));
     let (Some(image_column), Some(caption_column)) = (column(&["image"]), column(&["caption"]))
     else {
@@ -89,15 +85,14 @@ pub fn parse_captions(
     };
     let split_column = column(&["flickr8k_split", "split"]);
     let mut by_image: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (i, row) in lines {
-        if row.trim().is_empty() {
+    for (line, fields) in records {
+        if is_blank(&fields) {
             continue;
         }
-        let fields: Vec<&str> = row.split('\t').collect();
         if fields.len() != header.len() {
             return Err(DataError::Row {
                 path: tsv.into(),
-                line: i + 1,
+                line,
                 reason: format!(
                     "{} tab-separated fields, the header has {}",
                     fields.len(),
@@ -114,7 +109,7 @@ pub fn parse_captions(
         if caption.is_empty() {
             return Err(DataError::Row {
                 path: tsv.into(),
-                line: i + 1,
+                line,
                 reason: "empty caption".into(),
             });
         }

@@ -10,11 +10,8 @@ use std::path::PathBuf;
 /// Why data could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("cannot read {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] contrastive_core::run::text_file::TextFileError),
     #[error("{path}: not a readable image ({reason})")]
     Image { path: PathBuf, reason: String },
     #[error("{path}:{line}: {reason}")]

@@ -54,8 +54,10 @@ fn quick_cpu_preset() -> SimclrConfig {
     config.epochs = 16;
     config.batch_size = 64;
     config.warmup_epochs = 1;
-    // The synthetic test split has 250 images: 200 voters would be most of it.
+    // 100 training images a class: 200 voters would span three classes or more (the monitor's
+    // test split has 250 images).
     config.knn_monitor_k = 20;
+    config.knn_k = 20;
     config
 }
 
@@ -226,7 +228,7 @@ pub fn evaluate_encoder(
         images.train.clone(),
         images.test.clone(),
         &augmenter,
-        &KnnConfig::new(),
+        &KnnConfig::new().with_k(config.knn_k),
         &LinearProbeConfig::new(),
         device,
     )?)

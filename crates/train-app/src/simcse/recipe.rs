@@ -15,7 +15,7 @@ use contrastive_core::run::text_file::read_lines;
 use contrastive_core::run::train::StepMetric;
 use serde_json::{json, Value};
 use simcse::data::batcher::{
-    sentence_examples, triplet_examples, Example, ExampleDataset, SentenceBatcher,
+    sentence_examples, triplet_examples, Example, ExampleDataset, SentenceBatcher, TokenizedExample,
 };
 use simcse::data::nli::read_nli;
 use simcse::data::sts::{find_sts_sets, StsSet};
@@ -55,8 +55,12 @@ struct SimcseData {
 }
 
 /// Training and validation examples: the data file, optionally cut, with the last
-/// `valid_examples` held out. A one-example last batch (no negatives) is dropped.
-fn load_examples(config: &SimcseConfig, data: &Path) -> Result<(ExampleDataset, ExampleDataset)> {
+/// `valid_examples` held out, tokenised. A one-example last batch (no negatives) is dropped.
+fn load_examples(
+    config: &SimcseConfig,
+    data: &Path,
+    tokenizer: &TextTokenizer,
+) -> Result<(ExampleDataset, ExampleDataset)> {
     let mut examples = match config.model.mode {
         Mode::Unsup => sentence_examples(read_lines(data)?),
         Mode::Sup => triplet_examples(read_nli(data)?),
@@ -66,7 +70,7 @@ fn load_examples(config: &SimcseConfig, data: &Path) -> Result<(ExampleDataset, 
     if let Some(n) = config.train_examples {
         examples.truncate(n);
     }
-    let trim = |mut e: Vec<Vec<String>>| {
+    let trim = |mut e: Vec<Example>| {
         if e.len() % config.batch_size == 1 {
             e.pop();
         }
@@ -81,14 +85,17 @@ fn load_examples(config: &SimcseConfig, data: &Path) -> Result<(ExampleDataset, 
             valid.len()
         );
     }
-    Ok((ExampleDataset::new(train), ExampleDataset::new(valid)))
+    Ok((
+        ExampleDataset::tokenize(&train, tokenizer, data)?,
+        ExampleDataset::tokenize(&valid, tokenizer, data)?,
+    ))
 }
 
 impl Recipe for SimcseRecipe {
     const NAME: &'static str = "simcse";
     type Config = SimcseConfig;
     type Data = SimcseData;
-    type Item = Example;
+    type Item = TokenizedExample;
     type Dataset = ExampleDataset;
     type Batcher = SentenceBatcher;
     type Model = SimCse<TrainBackend>;
@@ -146,14 +153,15 @@ impl Recipe for SimcseRecipe {
             Some(folder) => find_sts_sets(folder)?,
             None => Vec::new(),
         };
-        let (train, valid) = load_examples(config, &args.data)?;
         let (bert_config, bert, mlp) = load_bert_with_pooler::<TrainBackend>(&args.model, device)?;
         let vocab = bert_config.vocab_size;
+        let tokenizer = checked_tokenizer(&args.model, config.max_length, vocab)?;
+        let (train, valid) = load_examples(config, &args.data, &tokenizer)?;
         Ok(SimcseData {
             sets,
             train,
             valid,
-            tokenizer: checked_tokenizer(&args.model, config.max_length, vocab)?,
+            tokenizer,
             eval_tokenizer: checked_tokenizer(
                 &args.model,
                 bert_config.max_position_embeddings,

@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use burn::tensor::Device;
+use contrastive_core::run::text_file::{read_lines, read_text};
 use serde_json::json;
-use simvlm::data::captions::load_image;
+use simvlm::data::captions::{load_image, parse_captions};
 use simvlm::decode::generate_beam;
 use simvlm::eval::{evaluate, SetReport};
 use simvlm::tokenizer::CaptionTokenizer;
@@ -129,14 +130,10 @@ pub fn eval(args: EvalArgs) -> Result<()> {
 
 pub fn tokenizer(args: TokenizerArgs) -> Result<()> {
     let texts: Vec<String> = if args.corpus.extension().is_some_and(|e| e == "tsv") {
-        read_caption_texts(&args.corpus)?
+        let captions = parse_captions(&args.corpus, &read_text(&args.corpus)?, None)?;
+        captions.into_values().flatten().collect()
     } else {
-        std::fs::read_to_string(&args.corpus)
-            .with_context(|| format!("cannot read {}", args.corpus.display()))?
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(str::to_string)
-            .collect()
+        read_lines(&args.corpus)?
     };
     let tokenizer = CaptionTokenizer::train(&texts, args.vocab_size)?;
     tokenizer.save(&args.out)?;
@@ -145,18 +142,4 @@ pub fn tokenizer(args: TokenizerArgs) -> Result<()> {
         json!({"task": "simvlm.tokenizer", "texts": texts.len(), "vocab_size": tokenizer.vocab_size(), "out": args.out})
     );
     Ok(())
-}
-
-/// The `caption` column of a captions TSV.
-fn read_caption_texts(tsv: &Path) -> Result<Vec<String>> {
-    let text =
-        std::fs::read_to_string(tsv).with_context(|| format!("cannot read {}", tsv.display()))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
-    let Some(column) = header.iter().position(|h| h.trim() == "caption") else {
-        bail!("{}:1: no `caption` column in the header", tsv.display());
-    };
-    Ok(lines
-        .filter_map(|l| l.split('\t').nth(column).map(str::to_string))
-        .collect())
 }
