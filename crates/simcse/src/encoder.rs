@@ -5,7 +5,7 @@ use burn::tensor::{backend::Backend, Tensor};
 use contrastive_core::run::text::TokenBatch;
 
 /// A model that embeds tokenised sentences for inference (no dropout).
-pub trait SentenceEncoder<B: Backend> {
+pub trait TokenEncoder<B: Backend> {
     /// One embedding per row of `tokens`, `[batch, dim]`.
     fn encode(&self, tokens: &TokenBatch<B>) -> Tensor<B, 2>;
 }

@@ -3,7 +3,8 @@
 //! The BERT encoder ([`model`]) loads Hugging Face directories ([`loader`]) and is checked
 //! against PyTorch on all-MiniLM-L6-v2; [`SimCse`] adds the poolers and the unsupervised
 //! (dropout noise) and supervised (NLI, hard negatives) objectives; [`sts_eval`] scores STS sets
-//! and [`export`] writes a Hugging Face directory back.
+//! and [`export`] writes a Hugging Face directory back. [`SentenceEncoder`] embeds text with a
+//! pretrained model, as its sentence-transformers module files say ([`pretrained`]).
 //!
 //! # Objective
 //!
@@ -30,13 +31,15 @@ pub mod hf_names;
 pub mod loader;
 pub mod model;
 pub mod pooling;
+pub mod pretrained;
 pub mod sentence_model;
 pub mod step;
 pub mod sts_eval;
 
 pub use config::{BertConfig, Mode, SimcseConfig, SimcseModelConfig};
 pub use data::batcher::SentenceBatch;
-pub use encoder::SentenceEncoder;
+pub use encoder::TokenEncoder;
 pub use model::{Bert, BertInput};
 pub use pooling::Pooler;
+pub use pretrained::{SentenceEncoder, SentenceEncoderConfig};
 pub use sentence_model::SimCse;

@@ -32,6 +32,8 @@ pub enum LoadError {
         found: Vec<usize>,
         expected: Vec<usize>,
     },
+    #[error(transparent)]
+    Tokenizer(#[from] contrastive_core::run::text::TextError),
 }
 
 /// Reads `config.json` of a model directory.

@@ -16,7 +16,7 @@ use contrastive_core::ContrastiveError;
 
 use crate::config::{BertConfig, SimcseModelConfig};
 use crate::data::batcher::SentenceBatch;
-use crate::encoder::SentenceEncoder;
+use crate::encoder::TokenEncoder;
 use crate::model::{Bert, BertInput};
 use crate::pooling::Pooler;
 
@@ -173,7 +173,7 @@ impl<B: Backend> SimCse<B> {
     }
 }
 
-impl<B: Backend> SentenceEncoder<B> for SimCse<B> {
+impl<B: Backend> TokenEncoder<B> for SimCse<B> {
     fn encode(&self, tokens: &TokenBatch<B>) -> Tensor<B, 2> {
         self.embed(tokens, false)
     }

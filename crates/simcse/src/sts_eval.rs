@@ -7,12 +7,12 @@ use contrastive_core::run::text::{TextError, TextTokenizer};
 use contrastive_core::similarity::{cosine, unit_vector};
 
 use crate::data::sts::StsPair;
-use crate::encoder::SentenceEncoder;
+use crate::encoder::TokenEncoder;
 
 /// Embeddings of `sentences` (inference: no dropout), in their order, `batch_size` at a time.
 /// Sentences are batched by length, so little of each batch is padding.
 pub fn embed_sentences<B: Backend>(
-    model: &impl SentenceEncoder<B>,
+    model: &impl TokenEncoder<B>,
     tokenizer: &TextTokenizer,
     sentences: &[&str],
     batch_size: usize,
@@ -57,17 +57,33 @@ fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
 
 /// Scores `model` on `pairs`: correlation, alignment and uniformity.
 pub fn sts_score<B: Backend>(
-    model: &impl SentenceEncoder<B>,
+    model: &impl TokenEncoder<B>,
     tokenizer: &TextTokenizer,
     pairs: &[StsPair],
     batch_size: usize,
     device: &B::Device,
 ) -> Result<StsScore, TextError> {
-    let sentences: Vec<&str> = pairs
+    let embeddings = embed_sentences(model, tokenizer, &pair_sentences(pairs), batch_size, device)?;
+    score_embeddings(&embeddings, pairs)
+}
+
+/// Both sentences of every pair, in order: what [`score_embeddings`] takes the vectors of.
+pub fn pair_sentences(pairs: &[StsPair]) -> Vec<&str> {
+    pairs
         .iter()
         .flat_map(|p| [p.first.as_str(), p.second.as_str()])
-        .collect();
-    let embeddings = embed_sentences(model, tokenizer, &sentences, batch_size, device)?;
+        .collect()
+}
+
+/// Scores the vectors of [`pair_sentences`] of `pairs`: correlation, alignment and uniformity.
+pub fn score_embeddings(embeddings: &[Vec<f32>], pairs: &[StsPair]) -> Result<StsScore, TextError> {
+    if embeddings.len() != 2 * pairs.len() {
+        return Err(TextError::Encode(format!(
+            "STS scoring: {} vectors for {} pairs",
+            embeddings.len(),
+            pairs.len()
+        )));
+    }
     let predicted: Vec<f64> = embeddings
         .chunks_exact(2)
         .map(|pair| cosine(&pair[0], &pair[1]))
@@ -99,7 +115,7 @@ pub fn sts_score<B: Backend>(
 
 /// Spearman's ρ (in [-1, 1]) between predicted cosine similarities and gold scores.
 pub fn sts_spearman<B: Backend>(
-    model: &impl SentenceEncoder<B>,
+    model: &impl TokenEncoder<B>,
     tokenizer: &TextTokenizer,
     pairs: &[StsPair],
     batch_size: usize,

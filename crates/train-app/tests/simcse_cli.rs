@@ -3,25 +3,26 @@
 
 mod common;
 use common::{scratch, sentences, stderr, tiny_model, train_app};
+use contrastive_tests::{assert_all_close, load_fixture, shared_path};
 
 use std::path::Path;
 use std::process::Command;
 
 fn embed(model: &Path, input: &str, normalize: bool) -> Vec<Vec<f64>> {
-    use std::io::Write;
-    let mut args = vec![
-        "simcse",
-        "embed",
-        "--model",
-        model.to_str().unwrap(),
-        "--pooler",
-        "avg",
-    ];
+    let mut args = vec!["--model", model.to_str().unwrap(), "--pooler", "avg"];
     if normalize {
         args.push("--normalize");
     }
+    embed_with(&args, &[], input)
+}
+
+/// `train-app simcse embed ARGS` with `input` on stdin and `env` set: one vector per line.
+fn embed_with(args: &[&str], env: &[(&str, &Path)], input: &str) -> Vec<Vec<f64>> {
+    use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_train-app"))
-        .args(&args)
+        .args(["simcse", "embed"])
+        .args(args)
+        .envs(env.iter().copied())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -39,6 +40,67 @@ fn embed(model: &Path, input: &str, normalize: bool) -> Vec<Vec<f64>> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+/// With no flags, `embed` pools and normalises as the directory's sentence-transformers
+/// modules say, so all-MiniLM-L6-v2 gives `SentenceTransformer.encode`'s vectors; the same
+/// model named `org/name` is found in a Hugging Face cache.
+#[test]
+fn embed_with_no_flags_gives_sentence_transformers_vectors() {
+    let Some(reference) = load_fixture("minilm_reference.json") else {
+        return;
+    };
+    let Some(model) = shared_path("models/all-minilm-l6-v2") else {
+        return;
+    };
+    let sentences = reference["sentences"].as_array().unwrap();
+    let input: String = sentences
+        .iter()
+        .map(|s| format!("{}\n", s["text"].as_str().unwrap()))
+        .collect();
+    let expected: Vec<Vec<f64>> = sentences
+        .iter()
+        .map(|s| serde_json::from_value(s["st_encode"].clone()).unwrap())
+        .collect();
+
+    let cache = scratch("hf-cache");
+    let repo = cache.join("models--sentence-transformers--all-MiniLM-L6-v2");
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), "0123abcd").unwrap();
+    copy_dir(&model, &repo.join("snapshots/0123abcd"));
+
+    let by_dir = embed_with(&["--model", model.to_str().unwrap()], &[], &input);
+    let by_name = embed_with(
+        &["--model", "sentence-transformers/all-MiniLM-L6-v2"],
+        &[("HF_HUB_CACHE", &cache)],
+        &input,
+    );
+    for vectors in [&by_dir, &by_name] {
+        assert_eq!(vectors.len(), expected.len());
+        for ((actual, expected), s) in vectors.iter().zip(&expected).zip(sentences) {
+            assert_all_close(
+                &format!("embedding of {}", s["text"]),
+                actual,
+                expected,
+                0.0,
+                1e-4,
+            );
+        }
+    }
+    std::fs::remove_dir_all(&cache).unwrap();
 }
 
 #[test]
@@ -239,10 +301,7 @@ fn simcse_bad_inputs_are_clear_errors() {
                 "--model".into(),
                 dir.join("missing").display().to_string(),
             ],
-            format!(
-                "cannot read {}",
-                dir.join("missing").join("config.json").display()
-            ),
+            format!("{}: not a model directory", dir.join("missing").display()),
         ),
         (
             vec![

@@ -3,43 +3,20 @@
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use burn::tensor::backend::Backend;
 use burn::tensor::Device;
-use contrastive_core::run::text::TextTokenizer;
-use contrastive_core::similarity::unit_vector;
+use contrastive_core::run::text::{TextError, TextTokenizer};
 use serde_json::json;
 use simcse::data::sts::{find_sts_sets, StsSet};
 use simcse::export::write_hf_directory;
-use simcse::loader::{load_bert_with_pooler, load_config};
-use simcse::sts_eval::{embed_sentences, sts_score};
-use simcse::{Pooler, SentenceEncoder, SimCse, SimcseConfig, SimcseModelConfig};
+use simcse::loader::load_config;
+use simcse::sts_eval::{embed_sentences, pair_sentences, score_embeddings};
+use simcse::{Pooler, SentenceEncoder, SentenceEncoderConfig, SimcseConfig, TokenEncoder};
 
 use super::{EmbedArgs, EvalArgs, ExportArgs};
 use crate::backend::{self, InferenceBackend};
 use crate::pipeline::FinishedRun;
-
-/// An inference model for `eval` and `embed`: the checkpoint's encoder, its `pooler.dense` as
-/// the `cls` MLP, and its tokenizer (checked against the embedding).
-fn load_inference_model(
-    dir: &Path,
-    pooler: Pooler,
-    device: &Device<InferenceBackend>,
-) -> Result<(SimCse<InferenceBackend>, TextTokenizer)> {
-    let (config, bert, mlp) = load_bert_with_pooler::<InferenceBackend>(dir, device)?;
-    if pooler == Pooler::Cls && mlp.is_none() {
-        bail!(
-            "{}: pooler `cls` needs the MLP weights `pooler.dense.*`, which this checkpoint lacks (use cls_before_pooler or avg)",
-            dir.join("model.safetensors").display()
-        );
-    }
-    let tokenizer = checked_tokenizer(dir, config.max_position_embeddings, config.vocab_size)?;
-    let model = SimcseModelConfig::new()
-        .with_pooler(pooler)
-        .with_mlp_only_train(false)
-        .init(&config, bert, mlp, device)?;
-    Ok((model, tokenizer))
-}
 
 /// The model directory's `tokenizer.json`, truncating at `max_length`, checked against the
 /// model's `vocab_size`.
@@ -56,17 +33,16 @@ pub fn checked_tokenizer(
     Ok(tokenizer)
 }
 
-/// Spearman ×100 of every set, printed as a table row each.
-pub fn score_sets<B: Backend>(
-    model: &impl SentenceEncoder<B>,
-    tokenizer: &TextTokenizer,
+/// Spearman ×100 of every set, printed as a table row each; `embed` gives the vectors of a
+/// list of sentences.
+pub fn score_sets(
     sets: &[StsSet],
-    batch_size: usize,
-    device: &B::Device,
+    embed: impl Fn(&[&str]) -> Result<Vec<Vec<f32>>, TextError>,
 ) -> Result<serde_json::Map<String, serde_json::Value>> {
     let mut scores = serde_json::Map::new();
     for set in sets {
-        let score = sts_score(model, tokenizer, &set.pairs, batch_size, device)?;
+        let embeddings = embed(&pair_sentences(&set.pairs))?;
+        let score = score_embeddings(&embeddings, &set.pairs)?;
         println!(
             "{:<14} {:>6} pairs  Spearman {:6.2}  align {:.3}  uniform {:.3}",
             set.name,
@@ -87,6 +63,34 @@ pub fn score_sets<B: Backend>(
     Ok(scores)
 }
 
+/// `score_sets` for a SimCSE model and its tokenizer (training's before and after scores).
+pub fn score_model_sets<B: Backend>(
+    model: &impl TokenEncoder<B>,
+    tokenizer: &TextTokenizer,
+    sets: &[StsSet],
+    device: &B::Device,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    score_sets(sets, |sentences| {
+        embed_sentences(model, tokenizer, sentences, 64, device)
+    })
+}
+
+/// The encoder `--model`, `--pooler`, `--normalize` and `--batch-size` describe.
+fn load_encoder(
+    model: &Path,
+    pooler: Option<Pooler>,
+    normalize: Option<bool>,
+    batch_size: usize,
+    device: &Device<InferenceBackend>,
+) -> Result<SentenceEncoder<InferenceBackend>> {
+    Ok(SentenceEncoderConfig {
+        pooler,
+        normalize,
+        batch_size,
+    }
+    .load(model, device)?)
+}
+
 fn find_all_sets(folders: &[PathBuf]) -> Result<Vec<StsSet>> {
     let mut sets = Vec::new();
     for folder in folders {
@@ -98,14 +102,14 @@ fn find_all_sets(folders: &[PathBuf]) -> Result<Vec<StsSet>> {
 pub fn eval(args: EvalArgs) -> Result<()> {
     let sets = find_all_sets(&args.sts)?;
     let device = backend::device(args.device)?;
-    let (model, tokenizer) = load_inference_model(&args.model, args.pooler, &device)?;
+    let encoder = load_encoder(&args.model, args.pooler, None, args.batch_size, &device)?;
     let start = std::time::Instant::now();
-    let scores = score_sets(&model, &tokenizer, &sets, args.batch_size, &device)?;
+    let scores = score_sets(&sets, |sentences| encoder.encode(sentences))?;
     let summary = json!({
         "task": "simcse.eval",
         "backend": backend::NAME,
         "model": args.model,
-        "pooler": args.pooler,
+        "pooler": encoder.pooler(),
         "scores": scores,
         "seconds": start.elapsed().as_secs_f64(),
     });
@@ -115,25 +119,30 @@ pub fn eval(args: EvalArgs) -> Result<()> {
 
 pub fn embed(args: EmbedArgs) -> Result<()> {
     let device = backend::device(args.device)?;
-    let (model, tokenizer) = load_inference_model(&args.model, args.pooler, &device)?;
+    let encoder = load_encoder(
+        &args.model,
+        args.pooler,
+        args.normalize,
+        args.batch_size,
+        &device,
+    )?;
     let stdin = std::io::stdin();
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     let mut lines = stdin.lock().lines();
     let mut line_number = 0;
+    // Read many batches at a time so that the encoder's length sorting has sentences to sort
+    // (less padding), while the output still streams for endless input.
+    let window = 32 * args.batch_size.max(1);
     loop {
-        let mut batch = Vec::with_capacity(args.batch_size);
-        for line in lines.by_ref().take(args.batch_size.max(1)) {
+        let mut batch = Vec::with_capacity(window);
+        for line in lines.by_ref().take(window) {
             line_number += 1;
             batch.push(line.with_context(|| format!("stdin line {line_number}"))?);
         }
         if batch.is_empty() {
             break;
         }
-        let texts: Vec<&str> = batch.iter().map(String::as_str).collect();
-        for mut vector in embed_sentences(&model, &tokenizer, &texts, args.batch_size, &device)? {
-            if args.normalize {
-                vector = unit_vector(&vector).into_iter().map(|v| v as f32).collect();
-            }
+        for vector in encoder.encode(&batch)? {
             writeln!(stdout, "{}", serde_json::to_string(&vector)?)?;
         }
         stdout.flush()?;

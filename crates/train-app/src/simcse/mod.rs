@@ -104,16 +104,17 @@ pub struct TrainArgs {
 
 #[derive(Args)]
 pub struct EvalArgs {
-    /// A Hugging Face BERT directory.
+    /// A Hugging Face BERT or sentence-transformers directory, or `org/name` in the local
+    /// Hugging Face cache.
     #[arg(long)]
     model: PathBuf,
     /// Folder(s) searched for STS sets (STS-B, SICK-R, SentEval's STS12–16).
     #[arg(long, required = true)]
     sts: Vec<PathBuf>,
     /// How the sentence embedding is read off the encoder (`cls` needs the checkpoint's
-    /// pooler.dense).
-    #[arg(long, value_parser = poolers(), default_value = "cls_before_pooler")]
-    pooler: Pooler,
+    /// pooler.dense). [default: the model's Pooling module, else cls_before_pooler]
+    #[arg(long, value_parser = poolers())]
+    pooler: Option<Pooler>,
     /// Sentences per batch.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
@@ -124,15 +125,18 @@ pub struct EvalArgs {
 
 #[derive(Args)]
 pub struct EmbedArgs {
-    /// A Hugging Face BERT directory.
+    /// A Hugging Face BERT or sentence-transformers directory, or `org/name` in the local
+    /// Hugging Face cache.
     #[arg(long)]
     model: PathBuf,
-    /// How the sentence embedding is read off the encoder (see `eval`).
-    #[arg(long, value_parser = poolers(), default_value = "cls_before_pooler")]
-    pooler: Pooler,
-    /// Scale every embedding to unit length.
-    #[arg(long)]
-    normalize: bool,
+    /// How the sentence embedding is read off the encoder (see `eval`). [default: the model's
+    /// Pooling module, else cls_before_pooler]
+    #[arg(long, value_parser = poolers())]
+    pooler: Option<Pooler>,
+    /// Scale every embedding to unit length (`--normalize false` turns off a Normalize module).
+    /// [default: whether the model has a Normalize module]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    normalize: Option<bool>,
     /// Sentences per batch.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,

@@ -24,7 +24,7 @@ use simcse::export::{copy_base_files, write_hf_directory};
 use simcse::loader::load_bert_with_pooler;
 use simcse::{Bert, BertConfig, Mode, SimCse, SimcseConfig};
 
-use super::commands::{checked_tokenizer, score_sets};
+use super::commands::{checked_tokenizer, score_model_sets};
 use super::{mode_name, TrainArgs};
 use crate::artifacts::RunDir;
 use crate::backend::{InferenceBackend, TrainBackend};
@@ -267,11 +267,10 @@ impl Recipe for SimcseRecipe {
         data: &SimcseData,
         device: &Device<InferenceBackend>,
     ) -> Result<Value> {
-        Ok(Value::Object(score_sets(
+        Ok(Value::Object(score_model_sets(
             model,
             &data.eval_tokenizer,
             &data.sets,
-            64,
             device,
         )?))
     }
@@ -297,7 +296,7 @@ impl Recipe for SimcseRecipe {
             }
             _ => pipeline::save_model(&trained, run, "best-model")?,
         }
-        let after = score_sets(&trained, &data.eval_tokenizer, &data.sets, 64, device)?;
+        let after = score_model_sets(&trained, &data.eval_tokenizer, &data.sets, device)?;
         let hf = run.path().join("hf");
         write_hf_directory(&trained, &run.path().join("base"), &hf)?;
         let args = &self.0;
