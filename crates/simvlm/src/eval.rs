@@ -12,7 +12,7 @@ use crate::config::SimvlmConfig;
 use crate::data::{CaptionedImages, Pixels};
 use crate::decode::generate_greedy;
 use crate::model::SimVlm;
-use crate::tokenizer::CaptionTokenizer;
+use crate::tokenizer::{CaptionTokenizer, TokenizerError};
 
 /// How a model does on one evaluation set.
 #[derive(Debug, Clone, Serialize)]
@@ -50,13 +50,13 @@ pub fn evaluate<B: Backend>(
     train: &CaptionedImages,
     sets: &[(String, CaptionedImages)],
     device: &B::Device,
-) -> BTreeMap<String, SetReport> {
+) -> Result<BTreeMap<String, SetReport>, TokenizerError> {
     let baseline = most_frequent_caption(train);
     let mut reports = BTreeMap::new();
     for (name, set) in sets {
         let images: Vec<&Pixels> = set.images.iter().collect();
         let empty = vec![Vec::new(); images.len()];
-        let captions = generate_all(model, tokenizer, &images, &empty, config, device);
+        let captions = generate_all(model, tokenizer, &images, &empty, config, device)?;
         let exact = captions
             .iter()
             .zip(&set.captions)
@@ -88,7 +88,7 @@ pub fn evaluate<B: Backend>(
         }
         if !prompts.is_empty() {
             let predicted =
-                generate_all(model, tokenizer, &question_images, &prompts, config, device);
+                generate_all(model, tokenizer, &question_images, &prompts, config, device)?;
             let right: Vec<bool> = predicted
                 .iter()
                 .zip(&answers)
@@ -113,7 +113,7 @@ pub fn evaluate<B: Backend>(
         }
         reports.insert(name.clone(), report);
     }
-    reports
+    Ok(reports)
 }
 
 /// The most frequent caption of the training set: the constant baseline.
@@ -137,7 +137,7 @@ fn generate_all<B: Backend>(
     prompts: &[Vec<u32>],
     config: &SimvlmConfig,
     device: &B::Device,
-) -> Vec<String> {
+) -> Result<Vec<String>, TokenizerError> {
     let mut texts = Vec::with_capacity(images.len());
     for (chunk, prompt_chunk) in images.chunks(64).zip(prompts.chunks(64)) {
         for ids in generate_greedy(
@@ -149,10 +149,10 @@ fn generate_all<B: Backend>(
             config.decode.max_len,
             device,
         ) {
-            texts.push(tokenizer.decode(&ids));
+            texts.push(tokenizer.decode(&ids)?);
         }
     }
-    texts
+    Ok(texts)
 }
 
 fn fraction(hits: usize, total: usize) -> f64 {

@@ -108,13 +108,18 @@ impl CaptionTokenizer {
             .unwrap_or_default()
     }
 
-    /// The words of `ids`, special tokens left out.
-    pub fn decode(&self, ids: &[u32]) -> String {
-        ids.iter()
-            .filter(|&&id| id != self.pad && id != self.bos && id != self.eos)
-            .filter_map(|&id| self.inner.id_to_token(id))
-            .collect::<Vec<_>>()
-            .join(" ")
+    /// The text of `ids` through the tokenizer's own decoder (so WordPiece's `##` pieces and
+    /// BPE's byte-level pieces join into words), with padding and `[BOS]`/`[EOS]` left out and
+    /// `[UNK]` shown.
+    pub fn decode(&self, ids: &[u32]) -> Result<String, TokenizerError> {
+        let kept: Vec<u32> = ids
+            .iter()
+            .copied()
+            .filter(|&id| id != self.pad && id != self.bos && id != self.eos)
+            .collect();
+        self.inner
+            .decode(&kept, false)
+            .map_err(|e| TokenizerError::Other(e.to_string()))
     }
 }
 
@@ -133,9 +138,11 @@ mod tests {
         assert_eq!((tokenizer.pad, tokenizer.bos, tokenizer.eos), (0, 2, 3));
         assert_eq!(tokenizer.vocab_size(), 4 + 6);
         let ids = tokenizer.encode("a red square .");
-        assert_eq!(tokenizer.decode(&ids), "a red square .");
+        assert_eq!(tokenizer.decode(&ids).unwrap(), "a red square .");
         assert_eq!(
-            tokenizer.decode(&tokenizer.encode("a green square")),
+            tokenizer
+                .decode(&tokenizer.encode("a green square"))
+                .unwrap(),
             "a [UNK] square"
         );
         let path = std::env::temp_dir().join(format!("simvlm-tok-{}.json", std::process::id()));
@@ -148,6 +155,42 @@ mod tests {
         );
         // The vocabulary size bounds the words kept: the most frequent first.
         let small = CaptionTokenizer::train(&texts, 6).unwrap();
-        assert_eq!(small.decode(&small.encode("a red circle")), "a red [UNK]");
+        assert_eq!(
+            small.decode(&small.encode("a red circle")).unwrap(),
+            "a red [UNK]"
+        );
+    }
+
+    /// A BERT-style tokenizer.json: WordPiece pieces, a WordPiece decoder.
+    const WORDPIECE: &str = r###"{
+      "version": "1.0", "truncation": null, "padding": null,
+      "added_tokens": [
+        {"id": 0, "content": "[PAD]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true},
+        {"id": 1, "content": "[UNK]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true},
+        {"id": 2, "content": "[BOS]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true},
+        {"id": 3, "content": "[EOS]", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}
+      ],
+      "normalizer": {"type": "Lowercase"},
+      "pre_tokenizer": {"type": "Whitespace"},
+      "post_processor": null,
+      "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": true},
+      "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+                "max_input_chars_per_word": 100,
+                "vocab": {"[PAD]": 0, "[UNK]": 1, "[BOS]": 2, "[EOS]": 3, "a": 4, "man": 5,
+                          "play": 6, "##ing": 7, ".": 8}}
+    }"###;
+
+    #[test]
+    fn subword_tokenizers_decode_to_words() {
+        let path = std::env::temp_dir().join(format!("simvlm-wp-{}.json", std::process::id()));
+        std::fs::write(&path, WORDPIECE).unwrap();
+        let tokenizer = CaptionTokenizer::from_file(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let ids = tokenizer.encode("A man playing.");
+        assert_eq!(ids, [4, 5, 6, 7, 8]);
+        let mut caption = vec![tokenizer.bos];
+        caption.extend(&ids);
+        caption.extend([tokenizer.eos, tokenizer.pad]);
+        assert_eq!(tokenizer.decode(&caption).unwrap(), "a man playing.");
     }
 }

@@ -332,7 +332,7 @@ mod tests {
             let example = dataset.get(0, epoch).unwrap();
             assert!(!example.target.is_empty());
             let whole = [example.prefix.clone(), example.target.clone()].concat();
-            assert_eq!(tokenizer.decode(&whole), data.captions[0][0]);
+            assert_eq!(tokenizer.decode(&whole).unwrap(), data.captions[0][0]);
             prefix_lengths.insert(example.prefix.len());
         }
         assert!(
@@ -368,7 +368,10 @@ mod tests {
             vec![7, 8, tokenizer.eos as i64]
         );
         let question = dataset.get(1, 0).unwrap();
-        assert_eq!(tokenizer.decode(&question.target), data.questions[0][0].1);
+        assert_eq!(
+            tokenizer.decode(&question.target).unwrap(),
+            data.questions[0][0].1
+        );
 
         let batch: PrefixBatch<NdArray> = PrefixBatcher::new(&tokenizer, 8).batch(
             vec![dataset.get(1, 0).unwrap(), dataset.get(2, 0).unwrap()],
@@ -405,7 +408,7 @@ mod tests {
             assert!(example.image.is_none());
             assert!(!example.target.is_empty());
             let whole = [example.prefix.clone(), example.target].concat();
-            assert_eq!(tokenizer.decode(&whole), texts[0]);
+            assert_eq!(tokenizer.decode(&whole).unwrap(), texts[0]);
             split_points.insert(example.prefix.len());
         }
         assert!(split_points.len() > 3, "{split_points:?}");

@@ -24,7 +24,7 @@ pub fn evaluate_and_print(
     config: &SimvlmConfig,
     splits: &Splits,
     device: &Device<InferenceBackend>,
-) -> BTreeMap<String, SetReport> {
+) -> Result<BTreeMap<String, SetReport>> {
     let reports = evaluate(
         model,
         tokenizer,
@@ -32,11 +32,11 @@ pub fn evaluate_and_print(
         &splits.train,
         &splits.eval,
         device,
-    );
+    )?;
     for (name, report) in &reports {
         println!("{name}: {}", json!(report));
     }
-    reports
+    Ok(reports)
 }
 
 /// A trained run: its config, tokenizer and model on the inference backend.
@@ -78,7 +78,7 @@ pub fn caption(args: CaptionArgs) -> Result<()> {
             &config.decode,
             &device,
         );
-        let caption = [args.prompt.trim(), &tokenizer.decode(&ids)]
+        let caption = [args.prompt.trim(), &tokenizer.decode(&ids)?]
             .into_iter()
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>()
@@ -104,7 +104,7 @@ pub fn ask(args: AskArgs) -> Result<()> {
     );
     println!(
         "{}",
-        json!({"image": args.image, "question": args.question, "answer": tokenizer.decode(&ids)})
+        json!({"image": args.image, "question": args.question, "answer": tokenizer.decode(&ids)?})
     );
     Ok(())
 }
@@ -114,7 +114,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let (run, tokenizer, model) = load_run(&args.checkpoint, &device)?;
     let data = args.data.or_recorded(&run)?;
     let splits = data.load(run.config.model.image_size, run.config.seed)?;
-    let evaluation = evaluate_and_print(&model, &tokenizer, &run.config, &splits, &device);
+    let evaluation = evaluate_and_print(&model, &tokenizer, &run.config, &splits, &device)?;
     println!(
         "{}",
         json!({

@@ -176,7 +176,7 @@ impl Recipe for SimvlmRecipe {
     ) -> Result<Value> {
         pipeline::save_model(&fitted.model, run, "model")?;
         let evaluation =
-            evaluate_and_print(&fitted.model, &data.tokenizer, config, &data.splits, device);
+            evaluate_and_print(&fitted.model, &data.tokenizer, config, &data.splits, device)?;
         let args = &self.0;
         let synthetic = args.data.synthetic();
         Ok(json!({
