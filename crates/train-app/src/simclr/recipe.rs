@@ -54,10 +54,8 @@ fn quick_cpu_preset() -> SimclrConfig {
     config.epochs = 16;
     config.batch_size = 64;
     config.warmup_epochs = 1;
-    // 100 training images a class: 200 voters would span three classes or more (the monitor's
-    // test split has 250 images).
+    // The synthetic test split has 250 images: 200 voters would be most of it.
     config.knn_monitor_k = 20;
-    config.knn_k = 20;
     config
 }
 
