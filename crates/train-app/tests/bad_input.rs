@@ -45,16 +45,21 @@ fn every_bad_input_gets_a_clear_error() {
     let mismatched = tiny_model(&dir.join("mm"), 5);
     let text = sentences(12).join("\n");
 
-    // Model directories with one thing wrong each.
-    let copy_model = |name: &str| {
-        let target = dir.join(name);
-        std::fs::create_dir_all(&target).unwrap();
-        for entry in std::fs::read_dir(model).unwrap() {
+    // Model directories with one thing wrong each (copies of the model and its module folders).
+    fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
             let entry = entry.unwrap();
-            if entry.path().is_file() {
-                std::fs::copy(entry.path(), target.join(entry.file_name())).unwrap();
+            if entry.path().is_dir() {
+                copy_dir(&entry.path(), &to.join(entry.file_name()));
+            } else {
+                std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
             }
         }
+    }
+    let copy_model = |name: &str| {
+        let target = dir.join(name);
+        copy_dir(std::path::Path::new(model), &target);
         target
     };
     let no_weights = copy_model("no-weights");
@@ -391,7 +396,7 @@ fn every_bad_input_gets_a_clear_error() {
             "model",
             "missing directory",
             &["simcse", "embed", "--model", &d("no-model")],
-            &["no-model", "config.json"],
+            &["no-model", "not a model directory"],
         ),
         case(
             "model",
