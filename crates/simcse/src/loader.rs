@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use burn::module::Param;
 use burn::nn::{Embedding, LayerNorm, Linear, LinearConfig};
 use burn::tensor::{backend::Backend, Tensor, TensorData};
+use contrastive_core::run::text::TextTokenizer;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::config::BertConfig;
@@ -34,6 +35,25 @@ pub enum LoadError {
     },
     #[error(transparent)]
     Tokenizer(#[from] contrastive_core::run::text::TextError),
+}
+
+/// The model directory's `tokenizer.json`, truncating at `max_length`, checked against the
+/// model's `vocab_size` (a tokenizer with more tokens than the embedding has rows would index
+/// past it).
+pub fn load_tokenizer(
+    dir: &Path,
+    max_length: usize,
+    vocab_size: usize,
+) -> Result<TextTokenizer, LoadError> {
+    let path = dir.join("tokenizer.json");
+    let tokenizer = TextTokenizer::from_file(&path, max_length)?;
+    tokenizer
+        .check_vocabulary(vocab_size)
+        .map_err(|e| LoadError::Invalid {
+            path,
+            reason: e.to_string(),
+        })?;
+    Ok(tokenizer)
 }
 
 /// Reads `config.json` of a model directory.

@@ -34,7 +34,7 @@ use contrastive_core::similarity::unit_vector;
 use serde_json::Value;
 
 use crate::config::SimcseModelConfig;
-use crate::loader::{load_bert_with_pooler, LoadError};
+use crate::loader::{load_bert_with_pooler, load_tokenizer, LoadError};
 use crate::pooling::Pooler;
 use crate::sentence_model::SimCse;
 use crate::sts_eval::embed_sentences;
@@ -270,11 +270,7 @@ impl SentenceEncoderConfig {
             .map_or(config.max_position_embeddings, |n| {
                 n.min(config.max_position_embeddings)
             });
-        let tokenizer_path = weights_dir.join("tokenizer.json");
-        let tokenizer = TextTokenizer::from_file(&tokenizer_path, max_length)?;
-        tokenizer
-            .check_vocabulary(config.vocab_size)
-            .map_err(|e| invalid(&tokenizer_path, e.to_string()))?;
+        let tokenizer = load_tokenizer(weights_dir, max_length, config.vocab_size)?;
         let model = SimcseModelConfig::new()
             .with_pooler(pooler)
             .with_mlp_only_train(false)

@@ -18,21 +18,6 @@ use super::{EmbedArgs, EvalArgs, ExportArgs};
 use crate::backend::{self, InferenceBackend};
 use crate::pipeline::FinishedRun;
 
-/// The model directory's `tokenizer.json`, truncating at `max_length`, checked against the
-/// model's `vocab_size`.
-pub fn checked_tokenizer(
-    dir: &Path,
-    max_length: usize,
-    vocab_size: usize,
-) -> Result<TextTokenizer> {
-    let path = dir.join("tokenizer.json");
-    let tokenizer = TextTokenizer::from_file(&path, max_length)?;
-    tokenizer
-        .check_vocabulary(vocab_size)
-        .with_context(|| format!("{}", path.display()))?;
-    Ok(tokenizer)
-}
-
 /// Spearman ×100 of every set, printed as a table row each; `embed` gives the vectors of a
 /// list of sentences.
 pub fn score_sets(

@@ -21,10 +21,10 @@ use simcse::data::nli::read_nli;
 use simcse::data::sts::{find_sts_sets, StsSet};
 use simcse::dev_monitor::{DevMonitor, DEV_SPEARMAN};
 use simcse::export::{copy_base_files, write_hf_directory};
-use simcse::loader::load_bert_with_pooler;
+use simcse::loader::{load_bert_with_pooler, load_tokenizer};
 use simcse::{Bert, BertConfig, Mode, SimCse, SimcseConfig};
 
-use super::commands::{checked_tokenizer, score_model_sets};
+use super::commands::score_model_sets;
 use super::{mode_name, TrainArgs};
 use crate::artifacts::RunDir;
 use crate::backend::{InferenceBackend, TrainBackend};
@@ -155,14 +155,14 @@ impl Recipe for SimcseRecipe {
         };
         let (bert_config, bert, mlp) = load_bert_with_pooler::<TrainBackend>(&args.model, device)?;
         let vocab = bert_config.vocab_size;
-        let tokenizer = checked_tokenizer(&args.model, config.max_length, vocab)?;
+        let tokenizer = load_tokenizer(&args.model, config.max_length, vocab)?;
         let (train, valid) = load_examples(config, &args.data, &tokenizer)?;
         Ok(SimcseData {
             sets,
             train,
             valid,
             tokenizer,
-            eval_tokenizer: checked_tokenizer(
+            eval_tokenizer: load_tokenizer(
                 &args.model,
                 bert_config.max_position_embeddings,
                 vocab,
