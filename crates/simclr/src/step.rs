@@ -5,6 +5,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use contrastive_core::eval::LabeledFeatures;
 use contrastive_core::loss::ContrastiveOutput;
+use contrastive_core::run::replicas::Replica;
 use contrastive_core::run::train::{
     column_rows, even_ranges, grad_cache, merge_columns, ChunkedStep, ContrastiveStepOutput,
     MethodStep,
@@ -52,13 +53,17 @@ impl<B: Backend> MethodStep<B> for SimClr<B> {
 }
 
 impl<B: AutodiffBackend> ChunkedStep<B> for SimClr<B> {
+    const CONTRASTIVE: bool = true;
+
     /// GradCache over `chunks` groups of images, each chunk holding both views of its images
     /// (so each chunk is normalised by BatchNorm over its own `2N/chunks` views). The views are
-    /// augmented once, by the loader, so both passes see the same pixels.
+    /// augmented once, by the loader, so both passes see the same pixels. With `gather`,
+    /// NT-Xent runs over the views of every replica.
     fn chunked_step(
         &self,
         batch: ViewPairBatch<B>,
         chunks: usize,
+        gather: Option<&Replica>,
     ) -> (ContrastiveStepOutput<B>, GradientsParams) {
         let [views, ..] = batch.views.dims();
         let features = self.monitored(&batch);
@@ -74,6 +79,7 @@ impl<B: AutodiffBackend> ChunkedStep<B> for SimClr<B> {
                 let out = self.objective(merge_columns(z, 2)).expect(TWO_VIEWS);
                 step_output(out, views, features)
             },
+            gather,
         )
     }
 }

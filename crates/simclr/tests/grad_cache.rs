@@ -1,14 +1,18 @@
 //! GradCache for SimCLR, in float64: the chunked step's gradient is the gradient of NT-Xent over
-//! the whole batch, and BatchNorm's running statistics move once per chunk.
+//! the whole batch, and BatchNorm's running statistics move once per chunk. Replicas that
+//! gather each other's projections step as one process whose chunks are the replicas' slices.
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Int, Tensor};
+use burn::train::TrainStep;
 use contrastive_core::nn::ResNetConfig;
+use contrastive_core::run::replicas::on_replica_threads;
 use contrastive_core::run::train::{
-    column_rows, even_ranges, max_relative_difference, merge_columns, ChunkedStep,
+    column_rows, even_ranges, max_relative_difference, merge_columns, ChunkedStep, NoHook,
+    TrainingModel,
 };
 use simclr::data::batcher::ViewPairBatch;
 use simclr::{SimClr, SimclrModelConfig};
@@ -45,7 +49,11 @@ fn model_and_batch() -> (SimClr<B>, ViewPairBatch<B>) {
 
 /// The views of each chunk: both views of its images.
 fn chunks(views: &Tensor<B, 4>) -> Vec<Tensor<B, 4>> {
-    even_ranges(IMAGES, CHUNKS)
+    chunks_of(views, CHUNKS)
+}
+
+fn chunks_of(views: &Tensor<B, 4>, chunks: usize) -> Vec<Tensor<B, 4>> {
+    even_ranges(IMAGES, chunks)
         .into_iter()
         .map(|images| column_rows(views.clone(), 2, images))
         .collect()
@@ -63,7 +71,7 @@ fn the_chunked_gradient_is_the_whole_batch_gradient_with_batch_norm_per_chunk() 
     let reference_loss = model.objective(merge_columns(z, 2)).unwrap().loss;
     let reference = GradientsParams::from_grads(reference_loss.backward(), &model);
 
-    let (output, grads) = model.chunked_step(batch.clone(), CHUNKS);
+    let (output, grads) = model.chunked_step(batch.clone(), CHUNKS, None);
     let difference = max_relative_difference(&model, &grads, &reference);
     assert!(difference < 1e-6, "relative difference {difference:e}");
     let loss_gap = (output.loss.into_scalar() - reference_loss.into_scalar()).abs();
@@ -99,7 +107,7 @@ fn batch_norm_running_statistics_move_once_per_chunk() {
         let _ = copy.project(views);
     }
 
-    let _ = model.chunked_step(batch, CHUNKS);
+    let _ = model.chunked_step(batch, CHUNKS, None);
     let (after, expected) = (floats(&model), floats(&copy));
     assert_ne!(after, before, "the running statistics moved");
     let gap = after
@@ -108,4 +116,34 @@ fn batch_norm_running_statistics_move_once_per_chunk() {
         .map(|(a, b)| (a - b).abs())
         .fold(0.0, f64::max);
     assert!(gap < 1e-12, "running statistics differ by {gap:e}");
+}
+
+#[test]
+fn two_replicas_with_gathered_negatives_step_as_one_process_with_batch_norm_per_replica() {
+    let (model, batch) = model_and_batch();
+    // One graph through each replica's half (BatchNorm over that half's views, as each replica
+    // normalises its own), NT-Xent over all 2N projections, one backward pass.
+    let z = chunks_of(&batch.views, 2)
+        .into_iter()
+        .map(|views| model.project(views))
+        .collect();
+    let reference_loss = model.objective(merge_columns(z, 2)).unwrap().loss;
+    let reference = GradientsParams::from_grads(reference_loss.backward(), &model);
+
+    let step = |replica: &contrastive_core::run::replicas::Replica| {
+        let images = even_ranges(IMAGES, 2)[replica.rank()].clone();
+        let slice = ViewPairBatch {
+            views: column_rows(batch.views.clone(), 2, images.clone()),
+            labels: batch.labels.clone().slice(images),
+            clean: None,
+        };
+        let trainer = TrainingModel::<B, _, NoHook>::new(model.clone(), None, None)
+            .with_replica(replica.clone());
+        TrainStep::step(&trainer, slice).grads
+    };
+    let replicas = on_replica_threads::<Inner, _>(2, &Default::default(), true, step).unwrap();
+    for grads in replicas {
+        let difference = max_relative_difference(&model, &grads, &reference);
+        assert!(difference < 1e-6, "relative difference {difference:e}");
+    }
 }

@@ -79,7 +79,7 @@ fn grad_cache_step_times<B: AutodiffBackend>(
             let grads = GradientsParams::from_grads(out.loss.backward(), &model);
             (out.loss, grads)
         } else {
-            let (out, grads) = model.chunked_step(batch.clone(), chunks);
+            let (out, grads) = model.chunked_step(batch.clone(), chunks, None);
             (out.loss, grads)
         };
         model = optim.step(3e-5, model.clone(), grads);

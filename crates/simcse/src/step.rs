@@ -4,6 +4,8 @@
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use contrastive_core::metrics::{alignment, uniformity};
+use contrastive_core::run::replicas::Replica;
+use contrastive_core::run::seeded_noise::with_seeded_noise;
 use contrastive_core::run::text::TokenBatch;
 use contrastive_core::run::train::{
     even_ranges, grad_cache, merge_columns, ChunkedStep, ContrastiveStepOutput, MethodStep,
@@ -42,10 +44,15 @@ impl<B: Backend> MethodStep<B> for SimCse<B> {
     /// training step first seeds the dropout masks from the batch's content, so a replayed
     /// batch draws the same noise.
     fn step_output(&self, batch: SentenceBatch<B>, training: bool) -> ContrastiveStepOutput<B> {
-        if training {
-            B::seed(&batch.tokens.input_ids.device(), batch.noise_seed);
-        }
-        let out = self.forward(&batch).expect(TWO_EXAMPLES);
+        let forward = || self.forward(&batch).expect(TWO_EXAMPLES);
+        let out = match training {
+            true => with_seeded_noise::<B, _>(
+                &batch.tokens.input_ids.device(),
+                batch.noise_seed,
+                forward,
+            ),
+            false => forward(),
+        };
         step_output(out, batch.size)
     }
 }
@@ -60,8 +67,9 @@ pub struct NoisyChunk<B: Backend> {
 impl<B: Backend> SimCse<B> {
     /// The chunk's embeddings under its own dropout masks.
     pub fn embed_chunk(&self, chunk: &NoisyChunk<B>) -> burn::tensor::Tensor<B, 2> {
-        B::seed(&chunk.tokens.input_ids.device(), chunk.noise_seed);
-        self.embed(&chunk.tokens, true)
+        with_seeded_noise::<B, _>(&chunk.tokens.input_ids.device(), chunk.noise_seed, || {
+            self.embed(&chunk.tokens, true)
+        })
     }
 
     /// The batch in `chunks` chunks of examples, every pass of an example in its chunk; chunk
@@ -79,12 +87,16 @@ impl<B: Backend> SimCse<B> {
 }
 
 impl<B: AutodiffBackend> ChunkedStep<B> for SimCse<B> {
+    const CONTRASTIVE: bool = true;
+
     /// GradCache over `chunks` chunks of examples. The masks of each chunk are replayed in the
-    /// second pass, so the gradient is exactly that of the loss under the masks drawn.
+    /// second pass, so the gradient is exactly that of the loss under the masks drawn. With
+    /// `gather`, the loss runs over the sentences (and hard negatives) of every replica.
     fn chunked_step(
         &self,
         batch: SentenceBatch<B>,
         chunks: usize,
+        gather: Option<&Replica>,
     ) -> (ContrastiveStepOutput<B>, GradientsParams) {
         let passes = self.passes(&batch);
         grad_cache(
@@ -97,6 +109,7 @@ impl<B: AutodiffBackend> ChunkedStep<B> for SimCse<B> {
                     .expect(TWO_EXAMPLES);
                 step_output(out, batch.size)
             },
+            gather,
         )
     }
 }

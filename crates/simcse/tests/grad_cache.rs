@@ -1,6 +1,7 @@
 //! GradCache for SimCSE, in float64: the chunked step's gradient is the gradient of the
 //! contrastive loss over the whole batch — unsupervised with dropout on (each chunk's masks
-//! replayed in the second pass), and supervised with hard negatives.
+//! replayed in the second pass), and supervised with hard negatives. Replicas that gather each
+//! other's sentences as negatives step exactly as one process on the global batch.
 
 use std::cell::Cell;
 use std::sync::{Mutex, MutexGuard};
@@ -10,10 +11,12 @@ use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
+use burn::train::TrainStep;
+use contrastive_core::run::replicas::on_replica_threads;
 use contrastive_core::run::text::TokenBatch;
 use contrastive_core::run::train::{
-    grad_cache, max_relative_difference, merge_columns, ChunkedStep, ContrastiveStepOutput,
-    MethodStep, StepOutput,
+    column_rows, grad_cache, max_relative_difference, merge_columns, ChunkedStep,
+    ContrastiveStepOutput, MethodStep, NoHook, StepOutput, TrainingModel,
 };
 use simcse::{BertConfig, Mode, SentenceBatch, SimCse, SimcseModelConfig};
 
@@ -114,7 +117,7 @@ fn unsupervised_with_dropout_the_replayed_masks_give_the_whole_batch_gradient() 
     let _rng = hold_rng();
     let model = model(SimcseModelConfig::new());
     let batch = batch(8, 1);
-    let (_, grads) = model.chunked_step(batch.clone(), CHUNKS);
+    let (_, grads) = model.chunked_step(batch.clone(), CHUNKS, None);
     let reference = one_graph_gradient(&model, &batch);
     assert_close(&model, &grads, &reference);
 
@@ -130,6 +133,7 @@ fn unsupervised_with_dropout_the_replayed_masks_give_the_whole_batch_gradient() 
             m.embed(&chunk.tokens, true)
         },
         |z| output(&model, z, 2),
+        None,
     );
     let difference = max_relative_difference(&model, &unreplayed, &reference);
     assert!(difference > 1e-3, "only {difference:e} apart");
@@ -140,7 +144,7 @@ fn unsupervised_without_dropout_chunks_equal_the_whole_batch() {
     let _rng = hold_rng();
     let model = model(SimcseModelConfig::new().with_dropout(Some(0.0)));
     let batch = batch(8, 1);
-    let (out, grads) = model.chunked_step(batch.clone(), CHUNKS);
+    let (out, grads) = model.chunked_step(batch.clone(), CHUNKS, None);
     assert_close(&model, &grads, &whole_batch_gradient(&model, &batch));
     let whole = model.step_output(batch, true).loss.into_scalar();
     assert!((out.loss.into_scalar() - whole).abs() < 1e-12);
@@ -151,7 +155,7 @@ fn supervised_with_hard_negatives_chunks_give_the_whole_batch_gradient() {
     let _rng = hold_rng();
     let batch = batch(8, 3);
     let with_dropout = model(SimcseModelConfig::new().with_mode(Mode::Sup));
-    let (_, grads) = with_dropout.chunked_step(batch.clone(), CHUNKS);
+    let (_, grads) = with_dropout.chunked_step(batch.clone(), CHUNKS, None);
     assert_close(
         &with_dropout,
         &grads,
@@ -164,6 +168,54 @@ fn supervised_with_hard_negatives_chunks_give_the_whole_batch_gradient() {
             .with_hard_negative_weight(0.5)
             .with_dropout(Some(0.0)),
     );
-    let (_, grads) = without.chunked_step(batch.clone(), CHUNKS);
+    let (_, grads) = without.chunked_step(batch.clone(), CHUNKS, None);
     assert_close(&without, &grads, &whole_batch_gradient(&without, &batch));
+}
+
+/// The gradients of two replicas (threads), each stepping on its half of `batch` through the
+/// pipeline's training model.
+fn replicated_gradients(
+    model: &SimCse<B>,
+    batch: &SentenceBatch<B>,
+    gather_negatives: bool,
+) -> Vec<GradientsParams> {
+    let half = batch.size / 2;
+    let step = |replica: &contrastive_core::run::replicas::Replica| {
+        let examples = replica.rank() * half..(replica.rank() + 1) * half;
+        let slice = SentenceBatch {
+            tokens: batch
+                .tokens
+                .map_rows(|rows| column_rows(rows, batch.columns, examples.clone())),
+            size: half,
+            ..batch.clone()
+        };
+        let trainer = TrainingModel::<B, _, NoHook>::new(model.clone(), None, None)
+            .with_replica(replica.clone());
+        TrainStep::step(&trainer, slice).grads
+    };
+    on_replica_threads::<NdArray<f64>, _>(2, &Default::default(), gather_negatives, step).unwrap()
+}
+
+#[test]
+fn two_replicas_with_gathered_negatives_give_the_whole_batch_gradient() {
+    let _rng = hold_rng();
+    let unsupervised = SimcseModelConfig::new();
+    let supervised = SimcseModelConfig::new()
+        .with_mode(Mode::Sup)
+        .with_hard_negative_weight(0.5);
+    for (config, columns) in [(unsupervised, 1), (supervised, 3)] {
+        let model = model(config.with_dropout(Some(0.0)));
+        let batch = batch(8, columns);
+        let reference = whole_batch_gradient(&model, &batch);
+        for grads in replicated_gradients(&model, &batch, true) {
+            assert_close(&model, &grads, &reference);
+        }
+        // Each replica's own negatives only: another gradient.
+        let alone = &replicated_gradients(&model, &batch, false)[0];
+        let difference = max_relative_difference(&model, alone, &reference);
+        assert!(
+            difference > 1e-3,
+            "{columns} columns: only {difference:e} apart"
+        );
+    }
 }

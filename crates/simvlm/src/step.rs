@@ -5,6 +5,8 @@ use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, Transaction};
 use burn::train::ItemLazy;
+use contrastive_core::run::replicas::Replica;
+use contrastive_core::run::seeded_noise::with_seeded_noise;
 use contrastive_core::run::train::{even_ranges, ChunkedStep, MethodStep, StepOutput, StepValues};
 
 use crate::data::batcher::PrefixBatch;
@@ -61,11 +63,13 @@ impl<B: Backend> MethodStep<B> for SimVlm<B> {
     /// The PrefixLM loss and next-token accuracy. A training step first seeds the dropout masks
     /// from the batch's content, so a replayed batch draws the same noise.
     fn step_output(&self, batch: PrefixBatch<B>, training: bool) -> PrefixLmStepOutput<B> {
-        if training {
-            B::seed(&batch.labels.device(), batch.noise_seed);
-        }
         let [examples, _] = batch.prefix_ids.dims();
-        let out = self.forward(&batch);
+        let out = match training {
+            true => with_seeded_noise::<B, _>(&batch.labels.device(), batch.noise_seed, || {
+                self.forward(&batch)
+            }),
+            false => self.forward(&batch),
+        };
         PrefixLmStepOutput {
             loss: out.loss,
             correct: out.correct,
@@ -76,6 +80,9 @@ impl<B: Backend> MethodStep<B> for SimVlm<B> {
 }
 
 impl<B: AutodiffBackend> ChunkedStep<B> for SimVlm<B> {
+    /// The PrefixLM loss is per token: replicas average their gradients.
+    const CONTRASTIVE: bool = false;
+
     /// Gradient accumulation over `chunks` micro-batches of examples. The PrefixLM loss is a
     /// mean over the batch's target tokens, so micro-batch `i`'s loss is weighted by its share
     /// `Tᵢ / T` of them: the summed gradients are exactly the whole batch's. Micro-batch `i`
@@ -84,6 +91,7 @@ impl<B: AutodiffBackend> ChunkedStep<B> for SimVlm<B> {
         &self,
         batch: PrefixBatch<B>,
         chunks: usize,
+        _gather: Option<&Replica>,
     ) -> (PrefixLmStepOutput<B>, GradientsParams) {
         let [examples, _] = batch.prefix_ids.dims();
         let device = batch.labels.device();

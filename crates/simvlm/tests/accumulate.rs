@@ -107,7 +107,7 @@ fn four_micro_batches_of_text_equal_the_whole_batch() {
     let whole = model.step_output(batch.clone(), true);
     let reference = GradientsParams::from_grads(whole.loss.backward(), &model);
 
-    let (accumulated, grads) = model.chunked_step(batch.clone(), MICRO_BATCHES);
+    let (accumulated, grads) = model.chunked_step(batch.clone(), MICRO_BATCHES, None);
     let difference = max_relative_difference(&model, &grads, &reference);
     assert!(difference < 1e-6, "relative difference {difference:e}");
     let loss_gap = (accumulated.loss.into_scalar() - whole.loss.into_scalar()).abs();
@@ -148,7 +148,7 @@ fn with_images_micro_batches_give_the_whole_loss_with_batch_norm_per_micro_batch
         .unwrap();
     let reference = GradientsParams::from_grads(loss.backward(), &model);
 
-    let (_, grads) = model.chunked_step(batch.clone(), MICRO_BATCHES);
+    let (_, grads) = model.chunked_step(batch.clone(), MICRO_BATCHES, None);
     let difference = max_relative_difference(&model, &grads, &reference);
     assert!(difference < 1e-6, "relative difference {difference:e}");
 

@@ -35,6 +35,8 @@ pub struct EpochOrder<D> {
     inner: D,
     shuffle_seed: Option<u64>,
     served: AtomicU64,
+    /// The share of each global batch this loader serves, when replicas split it.
+    slice: Option<ReplicaSlice>,
     /// The permutation of the latest pass, built once per pass.
     order: Mutex<Option<(u64, Arc<Vec<usize>>)>>,
 }
@@ -55,8 +57,20 @@ impl<D> EpochOrder<D> {
             inner,
             shuffle_seed,
             served: AtomicU64::new(0),
+            slice: None,
             order: Mutex::new(None),
         }
+    }
+
+    /// Serves only `slice` of every global batch of the pass.
+    pub fn for_replica(mut self, slice: ReplicaSlice) -> Self {
+        self.slice = Some(slice);
+        self
+    }
+
+    /// Items this loader serves in one pass of `len` items.
+    fn pass_len(&self, len: usize) -> usize {
+        self.slice.map_or(len, |slice| slice.served(len))
     }
 
     /// Continues as if `epochs` passes had already been served (resuming after epoch `epochs`).
@@ -64,7 +78,7 @@ impl<D> EpochOrder<D> {
     where
         D: EpochDataset<I>,
     {
-        let served = epochs as u64 * self.inner.len() as u64;
+        let served = epochs as u64 * self.pass_len(self.inner.len()) as u64;
         self.served.store(served, Ordering::Relaxed);
         self
     }
@@ -95,10 +109,12 @@ impl<D> EpochOrder<D> {
 impl<I, D: EpochDataset<I>> Dataset<I> for EpochOrder<D> {
     fn get(&self, index: usize) -> Option<I> {
         let len = self.inner.len();
-        if index >= len {
+        let served = self.pass_len(len);
+        if index >= served {
             return None;
         }
-        let epoch = self.served.fetch_add(1, Ordering::Relaxed) / len as u64;
+        let epoch = self.served.fetch_add(1, Ordering::Relaxed) / served as u64;
+        let index = self.slice.map_or(index, |slice| slice.position(index));
         let index = match self.shuffle_seed {
             Some(seed) => self.permutation(seed, epoch, len)[index],
             None => index,
@@ -107,7 +123,30 @@ impl<I, D: EpochDataset<I>> Dataset<I> for EpochOrder<D> {
     }
 
     fn len(&self) -> usize {
-        self.inner.len()
+        self.pass_len(self.inner.len())
+    }
+}
+
+/// Replica `rank`'s share of every global batch of `world · per_replica` items: its items
+/// `[rank · per_replica, (rank + 1) · per_replica)`. The last, incomplete global batch is
+/// dropped, so every replica takes the same number of equal steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplicaSlice {
+    pub rank: usize,
+    pub world: usize,
+    pub per_replica: usize,
+}
+
+impl ReplicaSlice {
+    /// Items the replica serves of a pass of `len`.
+    pub fn served(&self, len: usize) -> usize {
+        len / (self.world * self.per_replica) * self.per_replica
+    }
+
+    /// The position in the pass of the replica's item `index`.
+    fn position(&self, index: usize) -> usize {
+        let (batch, offset) = (index / self.per_replica, index % self.per_replica);
+        batch * self.world * self.per_replica + self.rank * self.per_replica + offset
     }
 }
 
@@ -159,6 +198,44 @@ mod tests {
         let resumed = EpochOrder::shuffled(Tagged(20), 3).starting_at(2);
         assert_eq!(pass(&resumed), passes[2]);
         assert_eq!(pass(&resumed), passes[3]);
+    }
+
+    #[test]
+    fn replicas_split_every_global_batch_of_the_pass_and_drop_the_incomplete_one() {
+        let global = EpochOrder::shuffled(Tagged(23), 5);
+        let passes: Vec<_> = (0..2).map(|_| pass(&global)).collect();
+        let slices: Vec<_> = (0..2)
+            .map(|rank| {
+                let slice = ReplicaSlice {
+                    rank,
+                    world: 2,
+                    per_replica: 3,
+                };
+                EpochOrder::shuffled(Tagged(23), 5).for_replica(slice)
+            })
+            .collect();
+        for (epoch, expected) in passes.iter().enumerate() {
+            let served: Vec<_> = slices.iter().map(pass).collect();
+            assert!(
+                served.iter().all(|s| s.len() == 9),
+                "3 global batches of 6, 5 left over"
+            );
+            for batch in 0..3 {
+                let joined: Vec<_> = served
+                    .iter()
+                    .flat_map(|s| s[3 * batch..3 * batch + 3].to_vec())
+                    .collect();
+                assert_eq!(joined, expected[6 * batch..6 * batch + 6], "epoch {epoch}");
+            }
+        }
+        let resumed = EpochOrder::shuffled(Tagged(23), 5)
+            .for_replica(ReplicaSlice {
+                rank: 1,
+                world: 2,
+                per_replica: 3,
+            })
+            .starting_at(1);
+        assert_eq!(pass(&resumed)[..3], passes[1][3..6]);
     }
 
     #[test]

@@ -25,6 +25,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{BasicOps, Tensor, TensorKind};
 
 use super::step_values::StepOutput;
+use crate::run::replicas::Replica;
 
 /// `0..n` in at most `chunks` contiguous ranges whose lengths differ by at most one (a last,
 /// incomplete batch splits as evenly as it can; fewer ranges when `n < chunks`).
@@ -78,43 +79,81 @@ pub fn merge_columns<B: Backend>(chunks: Vec<Tensor<B, 2>>, columns: usize) -> T
 /// (and seeds any noise it draws from the chunk), `objective` computes the step's output from
 /// every chunk's representations in chunk order. Returns that output and the parameter
 /// gradients of its loss.
+///
+/// With `gather`, the chunks are this replica's slice of a global batch: the objective sees the
+/// chunks of every replica, in rank order (the global batch), and the gradients returned are
+/// this replica's share of the global loss's — summed over replicas, they are its gradient.
+/// A single chunk is then encoded once, its graph kept for step 3.
 pub fn grad_cache<B, M, C, O>(
     model: &M,
     chunks: &[C],
     encode: impl Fn(&M, &C) -> Tensor<B, 2>,
     objective: impl FnOnce(Vec<Tensor<B, 2>>) -> O,
+    gather: Option<&Replica>,
 ) -> (O, GradientsParams)
 where
     B: AutodiffBackend,
     M: AutodiffModule<B>,
     O: StepOutput<B>,
 {
-    // 1. Without a graph, on a copy whose BatchNorm running statistics are its own.
-    let untracked = M::from_inner(model.valid()).no_grad();
-    let leaves: Vec<Tensor<B, 2>> = chunks
-        .iter()
-        .map(|chunk| encode(&untracked, chunk).detach().require_grad())
-        .collect();
-    // 2. The loss over the whole batch and its gradient with respect to every chunk.
+    // 1. Without a graph, on a copy whose BatchNorm running statistics are its own — or, for
+    //    one chunk of a replica, with its graph, used again in step 3.
+    let tracked = (gather.is_some() && chunks.len() == 1).then(|| encode(model, &chunks[0]));
+    let local: Vec<Tensor<B, 2>> = match &tracked {
+        Some(representations) => vec![representations.clone().detach()],
+        None => {
+            let untracked = M::from_inner(model.valid()).no_grad();
+            let encoded = chunks.iter().map(|chunk| encode(&untracked, chunk));
+            encoded.map(|r| r.detach()).collect()
+        }
+    };
+    let (all, own) = match gather {
+        Some(replica) => (gathered(replica, &local), replica.rank() * local.len()),
+        None => (local, 0),
+    };
+    let leaves: Vec<Tensor<B, 2>> = all.into_iter().map(Tensor::require_grad).collect();
+    // 2. The loss over the whole batch and its gradient with respect to this replica's chunks.
     let output = objective(leaves.clone());
     let loss_grads = output.loss().backward();
-    let upstream: Vec<Tensor<B, 2>> = leaves
-        .iter()
-        .map(|leaf| match leaf.grad(&loss_grads) {
-            Some(grad) => Tensor::from_inner(grad),
-            None => leaf.zeros_like().detach(),
-        })
-        .collect();
+    let upstream =
+        leaves[own..own + chunks.len()]
+            .iter()
+            .map(|leaf| match leaf.grad(&loss_grads) {
+                Some(grad) => Tensor::from_inner(grad),
+                None => leaf.zeros_like().detach(),
+            });
     // 3. Each chunk again, with its graph, weighted by its upstream gradient.
     let mut accumulated = GradientsAccumulator::<M>::new();
     for (chunk, upstream) in chunks.iter().zip(upstream) {
-        let surrogate = (encode(model, chunk) * upstream).sum();
+        let representations = match &tracked {
+            Some(representations) => representations.clone(),
+            None => encode(model, chunk),
+        };
+        let surrogate = (representations * upstream).sum();
         accumulated.accumulate(
             model,
             GradientsParams::from_grads(surrogate.backward(), model),
         );
     }
     (output, accumulated.grads())
+}
+
+/// The chunks of every replica, in rank order, each replica's as `local` is split.
+fn gathered<B: AutodiffBackend>(replica: &Replica, local: &[Tensor<B, 2>]) -> Vec<Tensor<B, 2>> {
+    let rows: Vec<usize> = local.iter().map(|chunk| chunk.dims()[0]).collect();
+    let joined = Tensor::cat(local.iter().map(|chunk| chunk.clone().inner()).collect(), 0);
+    let all = replica
+        .gather_rows(joined)
+        .unwrap_or_else(|error| panic!("{error}"));
+    let mut start = 0;
+    (0..replica.world())
+        .flat_map(|_| rows.iter().copied())
+        .map(|n| {
+            let chunk = all.clone().narrow(0, start, n);
+            start += n;
+            Tensor::from_inner(chunk)
+        })
+        .collect()
 }
 
 /// The largest difference between two gradients of `model`'s parameters, relative to the
@@ -222,14 +261,14 @@ mod tests {
             .into_iter()
             .map(|range| column_rows(views.clone(), 2, range))
             .collect();
-        let (output, grads) = grad_cache(&encoder, &chunks, encode, step);
+        let (output, grads) = grad_cache(&encoder, &chunks, encode, step, None);
 
         let values: StepValues = output.sync();
         assert!((values.loss - whole.loss.into_scalar()).abs() < 1e-12);
         assert_eq!(grads.len(), 2, "weight and bias");
         assert!(max_relative_difference(&encoder, &grads, &reference) < 1e-10);
         // The comparison can fail: half the chunks' gradients are not the whole.
-        let (_, half) = grad_cache(&encoder, &chunks[..2], encode, step);
+        let (_, half) = grad_cache(&encoder, &chunks[..2], encode, step, None);
         assert!(max_relative_difference(&encoder, &half, &reference) > 1e-3);
     }
 }

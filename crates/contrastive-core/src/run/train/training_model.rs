@@ -16,6 +16,7 @@ use burn::train::{InferenceStep, ItemLazy, TrainOutput, TrainStep};
 
 use super::finite_guard::FiniteGuard;
 use super::step_values::{StepOutput, StepValues};
+use crate::run::replicas::{GradientReduction, Replica};
 
 /// What a method's model computes for one batch, in training and in validation.
 pub trait MethodStep<B: Backend>: Module<B> {
@@ -32,7 +33,18 @@ pub trait MethodStep<B: Backend>: Module<B> {
 /// exactly the whole batch's), gradient accumulation for a per-token loss. Returns the step's
 /// outputs over the whole batch and the parameter gradients of its loss.
 pub trait ChunkedStep<B: AutodiffBackend>: MethodStep<B> + AutodiffModule<B> {
-    fn chunked_step(&self, batch: Self::Batch, chunks: usize) -> (Self::Output, GradientsParams);
+    /// Whether the loss couples the examples of a batch (a contrastive loss), so that
+    /// replicas gather each other's representations as negatives.
+    const CONTRASTIVE: bool;
+
+    /// With `gather` (only if [`Self::CONTRASTIVE`]), `batch` is this replica's slice of the
+    /// global batch and the loss is the global batch's (see [`super::grad_cache`]).
+    fn chunked_step(
+        &self,
+        batch: Self::Batch,
+        chunks: usize,
+        gather: Option<&Replica>,
+    ) -> (Self::Output, GradientsParams);
 }
 
 /// Something that looks at the model after every training step and may report named numbers
@@ -59,6 +71,8 @@ pub struct StepServices<H> {
     hook: Option<H>,
     /// Pieces a training batch is processed in (1: whole).
     chunks: usize,
+    /// This model's place among data-parallel replicas, if it has peers.
+    replica: Option<Replica>,
 }
 
 impl<B: Backend, M: Module<B>, H> TrainingModel<B, M, H> {
@@ -71,6 +85,7 @@ impl<B: Backend, M: Module<B>, H> TrainingModel<B, M, H> {
                 guard,
                 hook,
                 chunks: 1,
+                replica: None,
             },
         }
     }
@@ -78,6 +93,12 @@ impl<B: Backend, M: Module<B>, H> TrainingModel<B, M, H> {
     /// Training batches go through [`ChunkedStep`] in `chunks` pieces (1: whole).
     pub fn with_chunks(mut self, chunks: usize) -> Self {
         self.services.chunks = chunks.max(1);
+        self
+    }
+
+    /// Training steps run in step with the other replicas of `replica`'s collective.
+    pub fn with_replica(mut self, replica: Replica) -> Self {
+        self.services.replica = Some(replica);
         self
     }
 }
@@ -107,16 +128,30 @@ where
     type Input = M::Batch;
     type Output = HookedOutput<M::Output>;
 
-    /// Forward and backward (whole or in chunks), the guard's check of loss and gradients,
-    /// then the hook.
+    /// Forward and backward (whole or in chunks), the gradients combined with the other
+    /// replicas', the guard's check of loss and gradients, then the hook.
     fn step(&self, batch: M::Batch) -> TrainOutput<HookedOutput<M::Output>> {
-        let (output, grads) = match self.services.chunks {
-            1 => {
+        let replica = self.services.replica.as_ref();
+        let gather = replica.filter(|replica| M::CONTRASTIVE && replica.gathers_negatives());
+        let (output, grads) = match (self.services.chunks, gather) {
+            (1, None) => {
                 let output = self.model.step_output(batch, true);
                 let grads = GradientsParams::from_grads(output.loss().backward(), &self.model);
                 (output, grads)
             }
-            chunks => self.model.chunked_step(batch, chunks),
+            (chunks, gather) => self.model.chunked_step(batch, chunks, gather),
+        };
+        let grads = match replica {
+            Some(replica) => {
+                let reduction = match gather {
+                    Some(_) => GradientReduction::Sum,
+                    None => GradientReduction::Mean,
+                };
+                replica
+                    .reduce_gradients(&self.model, grads, reduction)
+                    .unwrap_or_else(|error| panic!("{error}"))
+            }
+            None => grads,
         };
         let loss = output.loss();
         let grads = match &self.services.guard {
@@ -214,7 +249,14 @@ mod tests {
 
     /// The loss is a sum over rows, so its chunks' gradients add up.
     impl<B: AutodiffBackend> ChunkedStep<B> for Probe<B> {
-        fn chunked_step(&self, rows: Vec<f32>, chunks: usize) -> (ProbeOutput<B>, GradientsParams) {
+        const CONTRASTIVE: bool = false;
+
+        fn chunked_step(
+            &self,
+            rows: Vec<f32>,
+            chunks: usize,
+            _gather: Option<&Replica>,
+        ) -> (ProbeOutput<B>, GradientsParams) {
             let mut accumulated = burn::optim::GradientsAccumulator::<Self>::new();
             let mut total = Tensor::zeros([1], &self.linear.weight.device());
             for chunk in rows.chunks(rows.len().div_ceil(chunks)) {
