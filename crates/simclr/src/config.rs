@@ -75,6 +75,11 @@ pub struct SimclrConfig {
     /// statistics. Must divide `batch_size`; 1 encodes the batch whole.
     #[config(default = 1)]
     pub grad_cache_chunks: usize,
+    /// With several replicas (`--devices`), each replica's loss takes the representations of
+    /// every replica as negatives: the step is that of one process on the whole batch. `false`
+    /// keeps each replica's negatives its own (`batch_size / replicas` per loss).
+    #[config(default = true)]
+    pub gather_negatives: bool,
     /// Data-loading threads that decode and augment in parallel with the step.
     #[config(default = 2)]
     pub num_workers: usize,

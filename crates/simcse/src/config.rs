@@ -128,6 +128,11 @@ pub struct SimcseConfig {
     /// in the second pass. Must divide `batch_size`; 1 encodes the batch whole.
     #[config(default = 1)]
     pub grad_cache_chunks: usize,
+    /// With several replicas (`--devices`), each replica's loss takes the representations of
+    /// every replica as negatives: the step is that of one process on the whole batch. `false`
+    /// keeps each replica's negatives its own (`batch_size / replicas` per loss).
+    #[config(default = true)]
+    pub gather_negatives: bool,
     /// Tokens per sentence after truncation (32 in the paper).
     #[config(default = 32)]
     pub max_length: usize,

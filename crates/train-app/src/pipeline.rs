@@ -10,19 +10,22 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataloader::DataLoader;
+use burn::lr_scheduler::LrScheduler;
 use burn::module::{AutodiffModule, Module, ModuleDisplay};
 use burn::optim::Optimizer;
+use burn::record::Recorder;
 use burn::tensor::backend::Backend;
 use burn::tensor::Device;
 use burn::train::metric::LearningRateMetric;
-use burn::train::{Learner, SupervisedTraining};
+use burn::train::{Interrupter, Learner, SupervisedTraining, TrainStep};
 use clap::Args;
 use contrastive_core::optim::{LrDecay, WarmupSchedule, WarmupScheduleConfig};
 use contrastive_core::run::atomic_save::run_recorder;
-use contrastive_core::run::epochs::{EpochDataset, EpochOrder};
+use contrastive_core::run::epochs::{EpochDataset, EpochOrder, ReplicaSlice};
 use contrastive_core::run::ordered_loader::OrderedLoader;
+use contrastive_core::run::replicas::Replica;
 use contrastive_core::run::train::{
-    ChunkedStep, KnnMonitor, MethodStep, StepHook, StepMetric, TrainingModel,
+    ChunkedStep, FiniteGuard, KnnMonitor, MethodStep, StepHook, StepMetric, TrainingModel,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -62,6 +65,11 @@ pub struct TrainFlags {
     /// Device index (GPU backends).
     #[arg(long, default_value_t = 0)]
     pub device: usize,
+    /// Data-parallel replicas, one per entry: device indices such as `0,1,2,3` on GPUs, or
+    /// `0,0` for two replicas on the CPU. Each trains on an equal slice of every batch.
+    /// [default: one replica on --device]
+    #[arg(long, value_delimiter = ',', num_args = 1.., conflicts_with = "device")]
+    pub devices: Option<Vec<usize>>,
 }
 
 /// What the pipeline needs of every method's config: its defaults, the keys [`TrainFlags`]
@@ -75,6 +83,8 @@ pub trait RunConfig: Serialize + DeserializeOwned + Clone {
     /// The key and value of the pieces each training batch is processed in (GradCache chunks
     /// or accumulation steps).
     fn chunks(&self) -> (&'static str, usize);
+    /// Whether replicas gather each other's representations as negatives (contrastive methods).
+    fn gather_negatives(&self) -> bool;
     /// Applies `--epochs`, `--batch-size` and `--seed` where given.
     fn override_with(&mut self, flags: &TrainFlags);
     fn check(&self) -> Result<()>;
@@ -82,7 +92,7 @@ pub trait RunConfig: Serialize + DeserializeOwned + Clone {
 
 /// The three configs share the names of those keys (but for the chunks') and a `validate()`.
 macro_rules! run_config {
-    ($($config:ty: $chunks:ident),*) => {$(
+    ($($config:ty: $chunks:ident $(, $gather:ident)?);*) => {$(
         impl RunConfig for $config {
             fn defaults() -> Self {
                 <$config>::new()
@@ -102,6 +112,9 @@ macro_rules! run_config {
             fn chunks(&self) -> (&'static str, usize) {
                 (stringify!($chunks), self.$chunks)
             }
+            fn gather_negatives(&self) -> bool {
+                true $(&& self.$gather)?
+            }
             fn override_with(&mut self, flags: &TrainFlags) {
                 self.epochs = flags.epochs.unwrap_or(self.epochs);
                 self.batch_size = flags.batch_size.unwrap_or(self.batch_size);
@@ -114,8 +127,8 @@ macro_rules! run_config {
     )*};
 }
 run_config!(
-    simclr::SimclrConfig: grad_cache_chunks,
-    simcse::SimcseConfig: grad_cache_chunks,
+    simclr::SimclrConfig: grad_cache_chunks, gather_negatives;
+    simcse::SimcseConfig: grad_cache_chunks, gather_negatives;
     simvlm::SimvlmConfig: accumulate_steps
 );
 
@@ -270,7 +283,13 @@ pub fn train<R: Recipe>(recipe: &R, flags: &TrainFlags) -> Result<()> {
     let mut config = recipe.config(flags.config.as_deref())?;
     config.override_with(flags);
     config.check()?;
-    let device = backend::device(flags.device)?;
+    let devices = flags.devices.clone().unwrap_or_else(|| vec![flags.device]);
+    check_replicas(&config, devices.len())?;
+    let devices = devices
+        .into_iter()
+        .map(backend::device)
+        .collect::<Result<Vec<_>>>()?;
+    let device = devices[0].clone();
     let artifacts = flags
         .artifacts
         .clone()
@@ -294,7 +313,7 @@ pub fn train<R: Recipe>(recipe: &R, flags: &TrainFlags) -> Result<()> {
         resume_from,
         on_non_finite: flags.on_non_finite,
     };
-    let fitted = fit(recipe, &config, &data, sets, &run, control, &device)?;
+    let fitted = fit(recipe, &config, &data, sets, &run, control, &devices)?;
     let mut summary = json!({
         "task": format!("{}.train", R::NAME),
         "backend": backend::NAME,
@@ -308,7 +327,10 @@ pub fn train<R: Recipe>(recipe: &R, flags: &TrainFlags) -> Result<()> {
         "train_examples": fitted.train_examples,
         "steps_per_epoch": fitted.steps_per_epoch,
         "steps": fitted.steps_per_epoch * epochs,
+        "replicas": devices.len(),
+        "nodes": 1,
         "train_seconds": fitted.seconds,
+        "train_loss_per_epoch": harness::epoch_values(run.path(), "train", "Loss", epochs),
         "non_finite_steps_skipped": fitted.non_finite_steps_skipped,
         "artifacts": run.path(),
     });
@@ -319,6 +341,29 @@ pub fn train<R: Recipe>(recipe: &R, flags: &TrainFlags) -> Result<()> {
         }
     }
     run.finish(&summary)
+}
+
+/// With several replicas, `batch_size` is the global batch: it must split into equal slices
+/// of at least two examples, each splitting into the config's chunks.
+fn check_replicas<C: RunConfig>(config: &C, replicas: usize) -> Result<()> {
+    let batch_size = config.batch_size();
+    let (chunks_key, chunks) = config.chunks();
+    if replicas < 2 {
+        return Ok(());
+    }
+    if !batch_size.is_multiple_of(replicas) || batch_size / replicas < 2 {
+        anyhow::bail!(
+            "`batch_size` = {batch_size} does not split into {replicas} equal slices of at least 2 examples (one per replica of --devices); use a multiple of {replicas}, at least {}",
+            2 * replicas
+        );
+    }
+    let per_replica = batch_size / replicas;
+    if !per_replica.is_multiple_of(chunks) {
+        anyhow::bail!(
+            "`{chunks_key}` = {chunks} does not divide each replica's slice of {per_replica} examples (`batch_size` = {batch_size} over {replicas} replicas)"
+        );
+    }
+    Ok(())
 }
 
 /// A run's training and validation examples and their batcher.
@@ -354,7 +399,8 @@ pub struct RunControl {
     pub on_non_finite: OnNonFinite,
 }
 
-/// Trains `recipe`'s model on `data` into `run` with burn-train.
+/// Trains `recipe`'s model on `data` into `run` with burn-train, as one replica per entry of
+/// `devices` (the first one's thread runs burn-train: it logs, validates and checkpoints).
 pub fn fit<R: Recipe>(
     recipe: &R,
     config: &R::Config,
@@ -362,25 +408,54 @@ pub fn fit<R: Recipe>(
     (train, valid, batcher): Datasets<R>,
     run: &RunDir,
     control: RunControl,
-    device: &Device<TrainBackend>,
+    devices: &[Device<TrainBackend>],
 ) -> Result<Fitted<R>> {
     let (epochs, batch_size, seed) = (config.epochs(), config.batch_size(), config.seed());
+    let (device, world) = (&devices[0], devices.len());
     TrainBackend::seed(device, seed);
     let model = recipe.model(config, data, control.resume_from, device)?;
     let before = recipe.evaluate_before(&model.valid(), data, device)?;
     let train_examples = train.len();
-    let steps_per_epoch = train_examples.div_ceil(batch_size);
+    // Replicas take equal slices of every global batch, the last incomplete one dropped.
+    let steps_per_epoch = match world {
+        1 => train_examples.div_ceil(batch_size),
+        _ => train_examples / batch_size,
+    };
     let done = control.resume_from.unwrap_or(0);
     let hook = recipe.hook(config, data, run, done * steps_per_epoch)?;
     let workers = config.num_workers();
     let batcher = Arc::new(batcher);
-    let loader_train: Loader<TrainBackend, R::Model> = Arc::new(OrderedLoader::new(
-        Arc::new(EpochOrder::shuffled(train, seed).starting_at(done)),
-        batcher.clone(),
-        batch_size,
-        workers,
-        device.clone(),
-    ));
+    let local_batch = batch_size / world;
+    let order = |train: R::Dataset, rank: usize| {
+        let order = EpochOrder::shuffled(train, seed);
+        let order = match world {
+            1 => order,
+            _ => order.for_replica(ReplicaSlice {
+                rank,
+                world,
+                per_replica: local_batch,
+            }),
+        };
+        Arc::new(order.starting_at(done))
+    };
+    let loader = |train: R::Dataset, rank: usize| -> Loader<TrainBackend, R::Model> {
+        let device = devices[rank].clone();
+        Arc::new(OrderedLoader::new(
+            order(train, rank),
+            batcher.clone(),
+            local_batch,
+            workers,
+            device,
+        ))
+    };
+    let peers = (1..world)
+        .map(|rank| Peer {
+            rank,
+            loader: loader(recipe.datasets(config, data).0, rank),
+            device: devices[rank].clone(),
+        })
+        .collect();
+    let loader_train = loader(train, 0);
     let loader_valid: Loader<InferenceBackend, R::InferenceModel> = Arc::new(OrderedLoader::new(
         Arc::new(EpochOrder::sequential(valid).starting_at(done)),
         batcher,
@@ -393,8 +468,11 @@ pub fn fit<R: Recipe>(
         loader_train,
         loader_valid,
         model,
+        device: device.clone(),
         hook,
         chunks: config.chunks().1,
+        peers,
+        gather_negatives: config.gather_negatives(),
         schedule: recipe.schedule(config, steps_per_epoch)?,
         metrics: recipe.metrics(config),
         options: HarnessOptions {
@@ -419,15 +497,26 @@ pub fn fit<R: Recipe>(
 
 type Loader<B, M> = Arc<dyn DataLoader<B, BatchOf<M, B>>>;
 
+/// A replica besides the first: its rank, slice of the data and device.
+struct Peer<R: Recipe> {
+    rank: usize,
+    loader: Loader<TrainBackend, R::Model>,
+    device: Device<TrainBackend>,
+}
+
 /// A training ready to launch but for its optimizer.
 struct Fit<'a, R: Recipe> {
     run: &'a RunDir,
     loader_train: Loader<TrainBackend, R::Model>,
     loader_valid: Loader<InferenceBackend, R::InferenceModel>,
     model: R::Model,
+    device: Device<TrainBackend>,
     hook: Option<R::Hook>,
     /// Pieces each training batch is processed in.
     chunks: usize,
+    /// The other replicas (none for a single one).
+    peers: Vec<Peer<R>>,
+    gather_negatives: bool,
     schedule: WarmupSchedule,
     metrics: Metrics,
     options: HarnessOptions,
@@ -463,17 +552,137 @@ impl<R: Recipe> Launch<Trained<R>> for Fit<'_, R> {
             training = training.metric_valid_numeric(knn);
         }
         let (training, guards) = harness::configure(training, self.run.path(), &self.options)?;
-        let model = TrainingModel::new(self.model, Some(guards.finite.clone()), self.hook.clone())
-            .with_chunks(self.chunks);
+        let world = self.peers.len() + 1;
+        let mut peers = Vec::new();
+        let mut replica = None;
+        if world > 1 {
+            // Every replica starts from these weights (drawn now, before they are copied).
+            let _ = self.model.valid();
+            let start = PeerStart {
+                model: self.model.clone(),
+                chunks: self.chunks,
+                optimizer: optimizer.clone(),
+                schedule: self.schedule.clone(),
+                options: &self.options,
+                run: self.run,
+                gather_negatives: self.gather_negatives,
+                world,
+            };
+            for peer in self.peers {
+                peers.push(start.spawn(peer)?);
+            }
+            replica = Some(Replica::join::<InferenceBackend>(
+                0,
+                world,
+                &self.device,
+                self.gather_negatives,
+            )?);
+        }
+        let mut model =
+            TrainingModel::new(self.model, Some(guards.finite.clone()), self.hook.clone())
+                .with_chunks(self.chunks);
+        if let Some(replica) = &replica {
+            model = model.with_replica(replica.clone());
+        }
         let start = std::time::Instant::now();
         let result = training.launch(Learner::new(model, optimizer, self.schedule));
         let non_finite_steps_skipped = guards.check(&result.model.model, self.run.path())?;
+        // Training ran to its end: the other replicas took their last step with this one.
+        if let Some(replica) = replica {
+            replica.leave::<InferenceBackend>()?;
+        }
+        for peer in peers {
+            // A replica that failed has ended the process: the others return normally.
+            let _ = peer.join();
+        }
         Ok(Launched {
             model: result.model.model,
             hook: self.hook,
             seconds: start.elapsed().as_secs_f64(),
             non_finite_steps_skipped,
         })
+    }
+}
+
+/// What every replica besides the first starts from: the first one's weights, optimizer and
+/// schedule (and, when resuming, its checkpoint).
+struct PeerStart<'a, R: Recipe, O> {
+    model: R::Model,
+    chunks: usize,
+    optimizer: O,
+    schedule: WarmupSchedule,
+    options: &'a HarnessOptions,
+    run: &'a RunDir,
+    gather_negatives: bool,
+    world: usize,
+}
+
+impl<R: Recipe, O: Optimizer<Trained<R>, TrainBackend> + 'static> PeerStart<'_, R, O> {
+    /// Starts `peer`'s training loop on a thread of its own: burn-train's single-device loop
+    /// (schedule step, training step, optimizer step) without logging, validation or
+    /// checkpoints. A replica that fails ends the process: the others would wait for it
+    /// forever in their next collective operation.
+    fn spawn(&self, peer: Peer<R>) -> Result<std::thread::JoinHandle<()>> {
+        let (epochs, done) = (self.options.epochs, self.options.resume_from.unwrap_or(0));
+        let steps_done = done * self.options.steps_per_epoch;
+        let guard = FiniteGuard::new(
+            self.options.on_non_finite.into(),
+            Interrupter::new(),
+            steps_done,
+        );
+        let mut model: Trained<R> =
+            TrainingModel::new(self.model.clone().fork(&peer.device), Some(guard), None)
+                .with_chunks(self.chunks);
+        let mut optimizer = self.optimizer.clone();
+        let mut schedule = self.schedule.clone();
+        if let Some(epoch) = self.options.resume_from {
+            let checkpoint = self.run.path().join("checkpoint");
+            let read = |name: &str| checkpoint.join(format!("{name}-{epoch}"));
+            let failed = || format!("replica {}: cannot read checkpoint {epoch}", peer.rank);
+            let recorder = run_recorder();
+            let weights = recorder
+                .load(read("model"), &peer.device)
+                .with_context(failed)?;
+            model = model.load_record(weights);
+            let state = recorder
+                .load(read("optim"), &peer.device)
+                .with_context(failed)?;
+            optimizer = optimizer.load_record(state);
+            for _ in 0..steps_done {
+                schedule.step();
+            }
+        }
+        let (world, gather_negatives) = (self.world, self.gather_negatives);
+        let train = move || -> Result<()> {
+            let replica = Replica::join::<InferenceBackend>(
+                peer.rank,
+                world,
+                &peer.device,
+                gather_negatives,
+            )?;
+            model = model.with_replica(replica.clone());
+            for _ in done..epochs {
+                for batch in peer.loader.iter() {
+                    let lr = schedule.step();
+                    let grads = TrainStep::step(&model, batch).grads;
+                    model = optimizer.step(lr, model, grads);
+                }
+            }
+            replica.leave::<InferenceBackend>()?;
+            Ok(())
+        };
+        let rank = peer.rank;
+        let thread = std::thread::Builder::new().name(format!("replica-{rank}"));
+        Ok(thread.spawn(move || {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(train));
+            if let Ok(Err(error)) = &outcome {
+                eprintln!("error: replica {rank}: {error:#}");
+            }
+            if !matches!(outcome, Ok(Ok(()))) {
+                eprintln!("replica {rank} stopped: ending the run (the last checkpoint is kept)");
+                std::process::exit(1);
+            }
+        })?)
     }
 }
 

@@ -2,7 +2,7 @@
 //! training with the STS-B dev monitor, export, embedding, and clear errors for bad input.
 
 mod common;
-use common::{scratch, sentences, stderr, tiny_model, train_app};
+use common::{last_json, scratch, sentences, stderr, tiny_model, train_app};
 use contrastive_tests::{assert_all_close, load_fixture, shared_path};
 
 use std::path::Path;
@@ -261,6 +261,86 @@ fn grad_cache_chunks_train_the_model_the_whole_batch_trains() {
         whole,
         embed(&model, input, false),
         "training changed the weights"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Two replicas on the CPU (threads, negatives gathered from both) take the steps of one
+/// process on the whole batch: the same epoch losses and, without dropout, the same model.
+#[test]
+fn two_replicas_train_as_one_process_on_the_whole_batch() {
+    let dir = scratch("replicas");
+    let model = tiny_model(&dir, 0);
+    let data = dir.join("sentences.txt");
+    // 40 sentences: 8 for validation, 4 batches of 8 for training.
+    std::fs::write(&data, sentences(40).join("\n")).unwrap();
+    let config = dir.join("tiny.toml");
+    std::fs::write(
+        &config,
+        "batch_size = 8\nmax_length = 8\nnum_workers = 1\nlearning_rate = 0.001\nepochs = 2\n",
+    )
+    .unwrap();
+    let train = |devices: &str| {
+        let run = dir.join(format!("run-{devices}"));
+        let out = train_app(&[
+            "simcse",
+            "train",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+            "--dropout",
+            "0",
+            "--devices",
+            devices,
+            "--artifacts",
+            run.to_str().unwrap(),
+        ]);
+        (run, out)
+    };
+    let losses = |summary: &serde_json::Value| -> Vec<f64> {
+        let losses = summary["train_loss_per_epoch"].as_array().unwrap();
+        losses.iter().map(|loss| loss.as_f64().unwrap()).collect()
+    };
+    let (one, out) = train("0");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let single = last_json(&out);
+    let (two, out) = train("0,0");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let replicated = last_json(&out);
+    assert_eq!(single["replicas"], 1);
+    assert_eq!(replicated["replicas"], 2);
+    assert_eq!(replicated["steps"], single["steps"]);
+    let (single, replicated) = (losses(&single), losses(&replicated));
+    assert_eq!(single.len(), 2);
+    for (a, b) in single.iter().zip(&replicated) {
+        assert!(
+            (a - b).abs() <= 2e-3 * a.abs(),
+            "epoch losses {single:?} vs {replicated:?}"
+        );
+    }
+    let input = "the man runs\na dog sleeps in the house\n";
+    let (a, b) = (
+        embed(&one.join("hf"), input, false),
+        embed(&two.join("hf"), input, false),
+    );
+    let gap = a
+        .iter()
+        .flatten()
+        .zip(b.iter().flatten())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max);
+    assert!(gap < 1e-4, "the two runs' embeddings differ by {gap}");
+
+    // Three replicas cannot split a batch of 8.
+    let (_, out) = train("0,0,0");
+    assert!(!out.status.success());
+    let error = stderr(&out);
+    assert!(
+        error.contains("`batch_size` = 8 does not split into 3 equal slices"),
+        "{error}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

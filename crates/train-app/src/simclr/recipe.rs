@@ -276,7 +276,8 @@ pub fn ablate(args: AblateArgs) -> Result<()> {
                 resume_from: None,
                 on_non_finite: OnNonFinite::Stop,
             };
-            let fitted = pipeline::fit(&recipe, &config, &images, sets, &run, control, &device)?;
+            let devices = std::slice::from_ref(&device);
+            let fitted = pipeline::fit(&recipe, &config, &images, sets, &run, control, devices)?;
             let report = evaluate_encoder(&fitted.model, &config, &images, &device)?;
             eprintln!(
                 "ablation {name}: linear top-1 {:.4}",
