@@ -207,6 +207,33 @@ fn simcse_trains_keeps_the_best_dev_model_exports_and_embeds() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `simcse train` of `model` on `data` with `config` and dropout 0 into `run`, plus `flags`.
+fn train_without_dropout(
+    model: &Path,
+    data: &Path,
+    config: &Path,
+    run: &Path,
+    flags: &[&str],
+) -> std::process::Output {
+    let paths = [model, data, config, run].map(|path| path.to_str().unwrap());
+    let [model, data, config, run] = paths;
+    let common = [
+        "simcse",
+        "train",
+        "--model",
+        model,
+        "--data",
+        data,
+        "--config",
+        config,
+        "--dropout",
+        "0",
+        "--artifacts",
+        run,
+    ];
+    train_app(&[&common[..], flags].concat())
+}
+
 /// Without dropout a step has no noise, so GradCache's exact gradient must train the very
 /// model the whole batch trains (up to float32 rounding).
 #[test]
@@ -223,22 +250,13 @@ fn grad_cache_chunks_train_the_model_the_whole_batch_trains() {
     .unwrap();
     let train = |chunks: &str| {
         let run = dir.join(format!("run-{chunks}"));
-        let out = train_app(&[
-            "simcse",
-            "train",
-            "--model",
-            model.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--config",
-            config.to_str().unwrap(),
-            "--dropout",
-            "0",
-            "--grad-cache-chunks",
-            chunks,
-            "--artifacts",
-            run.to_str().unwrap(),
-        ]);
+        let out = train_without_dropout(
+            &model,
+            &data,
+            &config,
+            &run,
+            &["--grad-cache-chunks", chunks],
+        );
         assert!(out.status.success(), "{}", stderr(&out));
         let stdout = String::from_utf8_lossy(&out.stdout);
         let summary: serde_json::Value =
@@ -282,22 +300,7 @@ fn two_replicas_train_as_one_process_on_the_whole_batch() {
     .unwrap();
     let train = |devices: &str| {
         let run = dir.join(format!("run-{devices}"));
-        let out = train_app(&[
-            "simcse",
-            "train",
-            "--model",
-            model.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--config",
-            config.to_str().unwrap(),
-            "--dropout",
-            "0",
-            "--devices",
-            devices,
-            "--artifacts",
-            run.to_str().unwrap(),
-        ]);
+        let out = train_without_dropout(&model, &data, &config, &run, &["--devices", devices]);
         (run, out)
     };
     let losses = |summary: &serde_json::Value| -> Vec<f64> {

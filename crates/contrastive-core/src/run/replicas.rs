@@ -262,93 +262,11 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for Restore<'_, B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loss::NtXentConfig;
-    use crate::run::train::{
-        column_rows, even_ranges, grad_cache, max_relative_difference, merge_columns,
-        ContrastiveStepOutput, StepOutput,
-    };
-    use crate::test_backend::{TestAutodiffBackend as AB, TestBackend};
-    use burn::nn::{Linear, LinearConfig};
-    use burn::tensor::Distribution;
-
-    const EXAMPLES: usize = 8;
 
     #[test]
     fn buckets_hold_at_most_the_limit_and_a_longer_gradient_alone() {
         assert_eq!(buckets(&[3, 5, 2, 9, 1], 8), vec![0..2, 2..3, 3..4, 4..5]);
         assert_eq!(buckets(&[1, 1, 1], 8), vec![0..3]);
         assert_eq!(buckets(&[], 8), Vec::<std::ops::Range<usize>>::new());
-    }
-
-    /// NT-Xent over a column-major batch of view pairs.
-    fn nt_xent(representations: Vec<Tensor<AB, 2>>) -> ContrastiveStepOutput<AB> {
-        let z = merge_columns(representations, 2);
-        let n = z.dims()[0] / 2;
-        let out = NtXentConfig::new()
-            .init()
-            .unwrap()
-            .forward(z.clone().slice(0..n), z.slice(n..2 * n))
-            .unwrap();
-        ContrastiveStepOutput::new(out, 2 * n)
-    }
-
-    /// Each of `world` replicas (threads) steps on its slice of `views` in `chunks` chunks;
-    /// returns every replica's loss and reduced gradients.
-    fn replicated_step(
-        encoder: &Linear<AB>,
-        views: &Tensor<AB, 2>,
-        world: usize,
-        chunks: usize,
-        gather_negatives: bool,
-    ) -> Vec<(f64, GradientsParams)> {
-        let per_replica = EXAMPLES / world;
-        let step = |replica: &Replica| {
-            let range = replica.rank() * per_replica..(replica.rank() + 1) * per_replica;
-            let slice = column_rows(views.clone(), 2, range);
-            let pieces: Vec<_> = even_ranges(per_replica, chunks)
-                .into_iter()
-                .map(|range| column_rows(slice.clone(), 2, range))
-                .collect();
-            let encode = |m: &Linear<AB>, x: &Tensor<AB, 2>| m.forward(x.clone());
-            let gather = gather_negatives.then_some(replica);
-            let (output, grads) = grad_cache(encoder, &pieces, encode, nt_xent, gather);
-            let reduction = match gather {
-                Some(_) => GradientReduction::Sum,
-                None => GradientReduction::Mean,
-            };
-            let grads = replica.reduce_gradients(encoder, grads, reduction).unwrap();
-            (output.loss().into_scalar(), grads)
-        };
-        on_replica_threads::<TestBackend, _>(world, &Default::default(), gather_negatives, step)
-            .unwrap()
-    }
-
-    #[test]
-    fn replicas_with_gathered_negatives_step_as_one_process_on_the_global_batch() {
-        let device = Default::default();
-        let encoder = LinearConfig::new(6, 4).init::<AB>(&device);
-        let views =
-            Tensor::<AB, 2>::random([2 * EXAMPLES, 6], Distribution::Normal(0.0, 1.0), &device);
-        let whole = nt_xent(vec![encoder.forward(views.clone())]).loss;
-        let whole_loss = whole.clone().into_scalar();
-        let reference = GradientsParams::from_grads(whole.backward(), &encoder);
-
-        for (world, chunks) in [(2, 1), (2, 2), (4, 1)] {
-            for (loss, grads) in replicated_step(&encoder, &views, world, chunks, true) {
-                assert!(
-                    (loss - whole_loss).abs() < 1e-12,
-                    "{world} replicas: loss {loss}"
-                );
-                assert_eq!(grads.len(), 2, "weight and bias");
-                let difference = max_relative_difference(&encoder, &grads, &reference);
-                assert!(
-                    difference < 1e-10,
-                    "{world} replicas × {chunks} chunks: {difference:e}"
-                );
-            }
-        }
-        // Without the gather each replica's negatives are its own: another gradient.
-        let (_, alone) = &replicated_step(&encoder, &views, 2, 1, false)[0];
-        assert!(max_relative_difference(&encoder, alone, &reference) > 1e-3);
     }
 }

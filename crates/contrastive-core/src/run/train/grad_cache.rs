@@ -200,8 +200,9 @@ pub fn max_relative_difference<B: AutodiffBackend, M: AutodiffModule<B>>(
 mod tests {
     use super::*;
     use crate::loss::NtXentConfig;
+    use crate::run::replicas::{on_replica_threads, GradientReduction};
     use crate::run::train::step_values::{ContrastiveStepOutput, StepValues};
-    use crate::test_backend::TestAutodiffBackend as AB;
+    use crate::test_backend::{TestAutodiffBackend as AB, TestBackend};
     use burn::nn::{Linear, LinearConfig};
     use burn::tensor::{Distribution, Int, TensorData};
     use burn::train::ItemLazy;
@@ -270,5 +271,68 @@ mod tests {
         // The comparison can fail: half the chunks' gradients are not the whole.
         let (_, half) = grad_cache(&encoder, &chunks[..2], encode, step, None);
         assert!(max_relative_difference(&encoder, &half, &reference) > 1e-3);
+    }
+
+    /// Examples of the replicated batches.
+    const EXAMPLES: usize = 8;
+
+    /// Each of `world` replicas (threads) steps on its slice of `views` in `chunks` chunks;
+    /// returns every replica's loss and reduced gradients.
+    fn replicated_step(
+        encoder: &Linear<AB>,
+        views: &Tensor<AB, 2>,
+        world: usize,
+        chunks: usize,
+        gather_negatives: bool,
+    ) -> Vec<(f64, GradientsParams)> {
+        let per_replica = EXAMPLES / world;
+        let step = |replica: &Replica| {
+            let range = replica.rank() * per_replica..(replica.rank() + 1) * per_replica;
+            let slice = column_rows(views.clone(), 2, range);
+            let pieces: Vec<_> = even_ranges(per_replica, chunks)
+                .into_iter()
+                .map(|range| column_rows(slice.clone(), 2, range))
+                .collect();
+            let encode = |m: &Linear<AB>, x: &Tensor<AB, 2>| m.forward(x.clone());
+            let gather = gather_negatives.then_some(replica);
+            let (output, grads) = grad_cache(encoder, &pieces, encode, step, gather);
+            let reduction = match gather {
+                Some(_) => GradientReduction::Sum,
+                None => GradientReduction::Mean,
+            };
+            let grads = replica.reduce_gradients(encoder, grads, reduction).unwrap();
+            (output.loss().into_scalar(), grads)
+        };
+        on_replica_threads::<TestBackend, _>(world, &Default::default(), gather_negatives, step)
+            .unwrap()
+    }
+
+    #[test]
+    fn replicas_with_gathered_negatives_step_as_one_process_on_the_global_batch() {
+        let device = Default::default();
+        let encoder = LinearConfig::new(6, 4).init::<AB>(&device);
+        let views =
+            Tensor::<AB, 2>::random([2 * EXAMPLES, 6], Distribution::Normal(0.0, 1.0), &device);
+        let whole = step(vec![encoder.forward(views.clone())]).loss;
+        let whole_loss = whole.clone().into_scalar();
+        let reference = GradientsParams::from_grads(whole.backward(), &encoder);
+
+        for (world, chunks) in [(2, 1), (2, 2), (4, 1)] {
+            for (loss, grads) in replicated_step(&encoder, &views, world, chunks, true) {
+                assert!(
+                    (loss - whole_loss).abs() < 1e-12,
+                    "{world} replicas: loss {loss}"
+                );
+                assert_eq!(grads.len(), 2, "weight and bias");
+                let difference = max_relative_difference(&encoder, &grads, &reference);
+                assert!(
+                    difference < 1e-10,
+                    "{world} replicas × {chunks} chunks: {difference:e}"
+                );
+            }
+        }
+        // Without the gather each replica's negatives are its own: another gradient.
+        let (_, alone) = &replicated_step(&encoder, &views, 2, 1, false)[0];
+        assert!(max_relative_difference(&encoder, alone, &reference) > 1e-3);
     }
 }
