@@ -29,6 +29,44 @@ pub fn parse<C: Serialize + DeserializeOwned>(
     } else {
         serde_json::from_str(text).context("not valid JSON")?
     };
+    over(given, defaults)
+}
+
+/// Applies `--set KEY=VALUE` assignments, in order, over `config`. `KEY` is a dotted path
+/// (`model.temperature`); `VALUE` is read as TOML (`0.2`, `true`, `[0.6, 1.0]`, `"Adam"`), or
+/// as text when it is not TOML (`Adam`).
+pub fn set<C: Serialize + DeserializeOwned>(config: C, assignments: &[String]) -> Result<C> {
+    assignments.iter().try_fold(config, |config, assignment| {
+        let Some((key, text)) = assignment.split_once('=') else {
+            bail!("--set {assignment}: expected KEY=VALUE, e.g. model.temperature=0.2");
+        };
+        let value = toml_value(text.trim());
+        let given = key
+            .trim()
+            .rsplit('.')
+            .fold(value, |inner, part| serde_json::json!({ part: inner }));
+        over(given, &config).with_context(|| format!("--set {assignment}"))
+    })
+}
+
+/// `text` as a TOML value, or as a string when it is not one.
+fn toml_value(text: &str) -> Value {
+    toml::from_str::<toml::Table>(&format!("value = {text}"))
+        .ok()
+        .and_then(|mut table| table.remove("value"))
+        .and_then(|value| serde_json::to_value(value).ok())
+        .unwrap_or_else(|| Value::String(text.to_string()))
+}
+
+/// `config` as TOML that [`load`] reads back into the same config. Keys whose value is `None`
+/// are left out: TOML has no null, and every optional key of our configs defaults to `None`.
+pub fn to_toml<C: Serialize>(config: &C) -> Result<String> {
+    toml::to_string(config).context("the config cannot be written as TOML")
+}
+
+/// `given` (a partial config) over `defaults`, refusing keys `C` does not have and naming the
+/// first key of a wrong type.
+fn over<C: Serialize + DeserializeOwned>(given: Value, defaults: &C) -> Result<C> {
     let defaults = serde_json::to_value(defaults)?;
     if let Some(key) = first_unknown_key(&given, &defaults, "") {
         bail!("unknown key `{key}` (not a field of this config; check its spelling)");
@@ -197,5 +235,69 @@ mod tests {
         );
         let changed = parse(r#"{"temperature": 0.2}"#, false, &defaults).unwrap();
         assert_eq!(changed.temperature, 0.2);
+    }
+
+    #[test]
+    fn set_reaches_nested_keys_with_typed_values() {
+        let assignments = [
+            "model.temperature=0.2",
+            "augment.crop_scale = [0.3, 1.0]",
+            "optimizer=Adam",
+            "model.head_hidden_dim=64",
+            "model.encoder.width_multiplier=0.25",
+        ]
+        .map(String::from);
+        let config = set(simclr::SimclrConfig::new(), &assignments).unwrap();
+        assert_eq!(config.model.temperature, 0.2);
+        assert_eq!(config.augment.crop_scale, [0.3, 1.0]);
+        assert_eq!(config.optimizer, simclr::OptimizerKind::Adam);
+        assert_eq!(config.model.head_hidden_dim, Some(64));
+        assert_eq!(config.model.encoder.width_multiplier, 0.25);
+        assert_eq!(
+            first_difference(
+                &config.model.encoder,
+                &simclr::SimclrConfig::new().model.encoder
+            )
+            .unwrap()
+            .as_deref(),
+            Some("width_multiplier"),
+            "nothing else changed"
+        );
+    }
+
+    #[test]
+    fn set_names_the_key_it_cannot_set() {
+        let config = simclr::SimclrConfig::new();
+        for (assignment, expect) in [
+            ("model.temprature=0.2", "unknown key `model.temprature`"),
+            (
+                "model.temperature=hot",
+                "`model.temperature` has the wrong type",
+            ),
+            ("epochs", "expected KEY=VALUE"),
+        ] {
+            let err = set(config.clone(), &[assignment.to_string()]).unwrap_err();
+            let message = format!("{err:#}");
+            assert!(
+                message.contains(expect) && message.contains(assignment),
+                "{assignment}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn toml_output_reads_back_as_the_same_config() {
+        let defaults = simclr::SimclrConfig::new();
+        let mut config = defaults.clone();
+        config.model.head_hidden_dim = Some(256);
+        config.model.temperature = 0.2;
+        config.augment.crop_scale = [0.6, 1.0];
+        config.optimizer = simclr::OptimizerKind::Adam;
+        let text = to_toml(&config).unwrap();
+        let back: simclr::SimclrConfig = parse(&text, true, &defaults).unwrap();
+        assert_eq!(first_difference(&config, &back).unwrap(), None, "{text}");
+        let plain: simclr::SimclrConfig =
+            parse(&to_toml(&defaults).unwrap(), true, &defaults).unwrap();
+        assert_eq!(first_difference(&defaults, &plain).unwrap(), None);
     }
 }

@@ -16,7 +16,7 @@ mod simcse;
 mod simvlm;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -52,6 +52,11 @@ enum Command {
         #[command(subcommand)]
         job: simvlm::SimvlmJob,
     },
+    /// Print a shell completion script, e.g. `train-app completions bash > ~/.local/share/bash-completion/completions/train-app`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() {
@@ -76,6 +81,15 @@ fn run(cli: Cli) -> Result<()> {
         Command::Simclr { job } => simclr::run(job),
         Command::Simcse { job } => simcse::run(job),
         Command::Simvlm { job } => simvlm::run(job),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "train-app",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
     }
 }
 

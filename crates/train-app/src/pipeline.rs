@@ -43,6 +43,11 @@ pub struct TrainFlags {
     /// [default: the method's defaults or its preset for the embedded data]
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Sets one config key, e.g. `--set model.temperature=0.2` (repeatable; applied after
+    /// --config, before --epochs, --batch-size and --seed). The value is TOML: a number,
+    /// `true`, `[0.6, 1.0]`, or text.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Overrides the config's `epochs`. [default: the config's]
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -278,11 +283,28 @@ pub struct Fitted<R: Recipe> {
     pub non_finite_steps_skipped: usize,
 }
 
-/// `train-app <method> train`: the whole run, ending with `summary.json` as the last stdout line.
-pub fn train<R: Recipe>(recipe: &R, flags: &TrainFlags) -> Result<()> {
-    let mut config = recipe.config(flags.config.as_deref())?;
+/// The config a run uses: `config` (the file over the defaults or the preset, with the
+/// method's own flags), then `--set`, then `--epochs`, `--batch-size` and `--seed`; validated.
+pub fn effective_config<C: RunConfig>(config: C, flags: &TrainFlags) -> Result<C> {
+    let mut config = config_file::set(config, &flags.set)?;
     config.override_with(flags);
     config.check()?;
+    Ok(config)
+}
+
+/// `train-app <method> config`: the config `train` would use with the same options, as TOML
+/// that `--config` reads back.
+pub fn print_config<C: RunConfig>(method: &str, config: C, flags: &TrainFlags) -> Result<()> {
+    let config = effective_config(config, flags)?;
+    println!("# The configuration of `train-app {method} train` with these options;");
+    println!("# `--config FILE` reads it back.");
+    println!("{}", config_file::to_toml(&config)?.trim_end());
+    Ok(())
+}
+
+/// `train-app <method> train`: the whole run, ending with `summary.json` as the last stdout line.
+pub fn train<R: Recipe>(recipe: &R, flags: &TrainFlags) -> Result<()> {
+    let config = effective_config(recipe.config(flags.config.as_deref())?, flags)?;
     let devices = flags.devices.clone().unwrap_or_else(|| vec![flags.device]);
     check_replicas(&config, devices.len())?;
     let devices = devices

@@ -163,6 +163,27 @@ fn every_bad_input_gets_a_clear_error() {
         ),
         case(
             "config",
+            "--set unknown key",
+            &["simclr", "train", "--set", "model.temprature=0.2"],
+            &[
+                "--set model.temprature=0.2",
+                "unknown key `model.temprature`",
+            ],
+        ),
+        case(
+            "config",
+            "--set wrong type",
+            &["simvlm", "train", "--set", "model.stem.stages=three"],
+            &["`model.stem.stages` has the wrong type"],
+        ),
+        case(
+            "config",
+            "--set without a value",
+            &["simcse", "config", "--set", "learning_rate"],
+            &["expected KEY=VALUE"],
+        ),
+        case(
+            "config",
             "temperature 0",
             &["simclr", "train", "--config", &zero_temperature],
             &["temperature"],

@@ -446,3 +446,107 @@ fn a_diverging_run_stops_at_the_non_finite_step_or_skips_it_on_request() {
     assert!(skipped_steps > 0 && skipped_steps < 8, "{skipped_steps}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// The value at a dotted `key` of a TOML text.
+fn toml_at(text: &str, key: &str) -> toml::Value {
+    let table: toml::Table = toml::from_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    key.split('.')
+        .fold(toml::Value::Table(table), |value, part| {
+            value
+                .get(part)
+                .unwrap_or_else(|| panic!("no `{key}` in\n{text}"))
+                .clone()
+        })
+}
+
+#[test]
+fn config_prints_toml_that_reads_back_and_set_reaches_nested_keys() {
+    let dir = scratch("config");
+    let cases: [(&str, [(&str, toml::Value); 2]); 3] = [
+        (
+            "simclr",
+            [
+                ("model.encoder.width_multiplier", toml::Value::Float(0.5)),
+                (
+                    "augment.crop_scale",
+                    toml::Value::Array(vec![0.3.into(), 1.0.into()]),
+                ),
+            ],
+        ),
+        (
+            "simcse",
+            [
+                ("model.temperature", toml::Value::Float(0.1)),
+                ("learning_rate", toml::Value::Float(5e-5)),
+            ],
+        ),
+        (
+            "simvlm",
+            [
+                ("model.stem.stages", toml::Value::Integer(2)),
+                ("decode.beam_width", toml::Value::Integer(3)),
+            ],
+        ),
+    ];
+    for (method, sets) in cases {
+        let assignments: Vec<String> = sets.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut args = vec![method, "config", "--epochs", "3"];
+        for assignment in &assignments {
+            args.extend(["--set", assignment.as_str()]);
+        }
+        let out = train_app(&args);
+        assert!(out.status.success(), "{method}: {}", stderr(&out));
+        let printed = String::from_utf8(out.stdout).unwrap();
+        for (key, value) in &sets {
+            assert_eq!(&toml_at(&printed, key), value, "{method} {key}");
+        }
+        assert_eq!(toml_at(&printed, "epochs"), toml::Value::Integer(3));
+        let file = dir.join(format!("{method}.toml"));
+        std::fs::write(&file, &printed).unwrap();
+        let out = train_app(&[method, "config", "--config", file.to_str().unwrap()]);
+        assert!(out.status.success(), "{method}: {}", stderr(&out));
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), printed, "{method}");
+    }
+    // Without a config file on the embedded data, SimCLR's config is the quick CPU preset.
+    let out = train_app(&["simclr", "config"]);
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        toml_at(&printed, "model.encoder.width_multiplier"),
+        toml::Value::Float(0.25)
+    );
+}
+
+#[test]
+fn every_shipped_config_validates() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut checked = Vec::new();
+    for method in ["simclr", "simcse", "simvlm"] {
+        for entry in std::fs::read_dir(crates.join(method).join("configs")).unwrap() {
+            let path = entry.unwrap().path();
+            let out = train_app(&[method, "config", "--config", path.to_str().unwrap()]);
+            assert!(out.status.success(), "{}: {}", path.display(), stderr(&out));
+            checked.push(path);
+        }
+    }
+    assert!(checked.len() >= 8, "{checked:?}");
+}
+
+#[test]
+fn completions_cover_every_command() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = train_app(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let script = String::from_utf8(out.stdout).unwrap();
+        // Fish names long options without their dashes.
+        for word in [
+            "simclr",
+            "simcse",
+            "simvlm",
+            "ablate",
+            "grad-cache-chunks",
+            "devices",
+        ] {
+            assert!(script.contains(word), "{shell}: no {word}");
+        }
+    }
+}

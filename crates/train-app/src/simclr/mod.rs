@@ -19,6 +19,9 @@ use crate::pipeline::{FinishedRun, TrainFlags};
 pub enum SimclrJob {
     /// Pre-train an encoder with NT-Xent, then evaluate it (linear probe and k-NN).
     Train(TrainArgs),
+    /// Print the configuration `train` would use with the same options, as TOML that
+    /// `--config` reads back.
+    Config(TrainArgs),
     /// Linear-probe and k-NN top-1 of a trained (or randomly initialised) encoder.
     Eval(EvalArgs),
     /// Write a grid of augmented views of one image, to see what the model sees.
@@ -119,6 +122,7 @@ pub struct AblateArgs {
 pub fn run(job: SimclrJob) -> Result<()> {
     match job {
         SimclrJob::Train(args) => recipe::train(args),
+        SimclrJob::Config(args) => recipe::print_config(args),
         SimclrJob::Eval(args) => commands::eval(args),
         SimclrJob::Augment(args) => commands::augment(args),
         SimclrJob::Ablate(args) => recipe::ablate(args),

@@ -26,12 +26,12 @@ use crate::harness::{self, Inputs, OnNonFinite};
 use crate::pipeline::{self, Fitted, Launch, Metrics, Recipe, RunControl, Trained};
 
 pub fn train(args: TrainArgs) -> Result<()> {
-    let recipe = SimclrRecipe {
-        data: args.data,
-        grad_cache_chunks: args.grad_cache_chunks,
-        evaluate: !args.no_eval,
-    };
-    pipeline::train(&recipe, &args.flags)
+    pipeline::train(&SimclrRecipe::new(&args), &args.flags)
+}
+
+pub fn print_config(args: TrainArgs) -> Result<()> {
+    let config = SimclrRecipe::new(&args).config(args.flags.config.as_deref())?;
+    pipeline::print_config(SimclrRecipe::NAME, config, &args.flags)
 }
 
 /// The quick CPU preset used on the synthetic data when no config file is given: a
@@ -75,6 +75,16 @@ struct SimclrRecipe {
     grad_cache_chunks: Option<usize>,
     /// Linear probe and k-NN of the trained and a random encoder after training.
     evaluate: bool,
+}
+
+impl SimclrRecipe {
+    fn new(args: &TrainArgs) -> Self {
+        Self {
+            data: args.data.clone(),
+            grad_cache_chunks: args.grad_cache_chunks,
+            evaluate: !args.no_eval,
+        }
+    }
 }
 
 impl Recipe for SimclrRecipe {

@@ -17,6 +17,9 @@ use crate::pipeline::TrainFlags;
 pub enum SimcseJob {
     /// Train with the unsupervised (dropout) or supervised (NLI) objective.
     Train(Box<TrainArgs>),
+    /// Print the configuration `train` would use with the same options, as TOML that
+    /// `--config` reads back.
+    Config(ConfigArgs),
     /// Spearman ×100 of cosine similarity against gold scores on every STS set found.
     Eval(EvalArgs),
     /// Embed sentences from stdin (one per line): one JSON array per line on stdout.
@@ -61,10 +64,8 @@ fn poolers() -> NamedValues<Pooler> {
 pub struct TrainArgs {
     #[command(flatten)]
     flags: TrainFlags,
-    /// `unsup`: one sentence per line, the positive is the same sentence under another dropout
-    /// mask; `sup`: NLI CSV `sent0,sent1[,hard_neg]`.
-    #[arg(long, value_parser = modes(), default_value = "unsup")]
-    mode: Mode,
+    #[command(flatten)]
+    overrides: ConfigOverrides,
     /// The initial model: a Hugging Face BERT directory (config.json, model.safetensors,
     /// tokenizer.json).
     #[arg(long)]
@@ -77,6 +78,16 @@ pub struct TrainArgs {
     /// [default: none: no dev monitor, the last model is kept]
     #[arg(long)]
     sts: Option<PathBuf>,
+}
+
+/// The options of `train` that change its config (`config` takes them too).
+#[derive(Args)]
+pub struct ConfigOverrides {
+    /// Overrides `model.mode`. `unsup`: one sentence per line, the positive is the same
+    /// sentence under another dropout mask; `sup`: NLI CSV `sent0,sent1[,hard_neg]`.
+    /// [default: the config's, unsup]
+    #[arg(long, value_parser = modes())]
+    mode: Option<Mode>,
     /// Overrides `model.pooler`. [default: the config's, cls]
     #[arg(long, value_parser = poolers())]
     pooler: Option<Pooler>,
@@ -100,6 +111,15 @@ pub struct TrainArgs {
     /// Sets `model.same_dropout_mask` (the paper's other collapse ablation).
     #[arg(long)]
     same_mask: bool,
+}
+
+/// Options of `simcse config`.
+#[derive(Args)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    flags: TrainFlags,
+    #[command(flatten)]
+    overrides: ConfigOverrides,
 }
 
 #[derive(Args)]
@@ -161,6 +181,7 @@ pub struct ExportArgs {
 pub fn run(job: SimcseJob) -> Result<()> {
     match job {
         SimcseJob::Train(args) => recipe::train(*args),
+        SimcseJob::Config(args) => recipe::print_config(args),
         SimcseJob::Eval(args) => commands::eval(args),
         SimcseJob::Embed(args) => commands::embed(args),
         SimcseJob::Export(args) => commands::export(args),

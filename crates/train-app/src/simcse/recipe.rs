@@ -25,7 +25,7 @@ use simcse::loader::{load_bert_with_pooler, load_tokenizer};
 use simcse::{Bert, BertConfig, Mode, SimCse, SimcseConfig};
 
 use super::commands::score_model_sets;
-use super::{mode_name, TrainArgs};
+use super::{mode_name, ConfigArgs, ConfigOverrides, TrainArgs};
 use crate::artifacts::RunDir;
 use crate::backend::{InferenceBackend, TrainBackend};
 use crate::config_file;
@@ -35,6 +35,44 @@ use crate::pipeline::{self, Fitted, Launch, Metrics, Recipe, Trained};
 pub fn train(args: TrainArgs) -> Result<()> {
     let flags = args.flags.clone();
     pipeline::train(&SimcseRecipe(args), &flags)
+}
+
+pub fn print_config(args: ConfigArgs) -> Result<()> {
+    let config = resolve_config(args.flags.config.as_deref(), &args.overrides)?;
+    pipeline::print_config(SimcseRecipe::NAME, config, &args.flags)
+}
+
+/// The config of `file` (or the defaults) with the command line's overrides.
+fn resolve_config(file: Option<&Path>, args: &ConfigOverrides) -> Result<SimcseConfig> {
+    let mut config = match file {
+        Some(path) => config_file::load(path, &SimcseConfig::new())?,
+        None => SimcseConfig::new(),
+    };
+    if let Some(mode) = args.mode {
+        config.model.mode = mode;
+    }
+    if let Some(pooler) = args.pooler {
+        config.model.pooler = pooler;
+    }
+    if let Some(rate) = args.learning_rate {
+        config.learning_rate = rate;
+    }
+    if let Some(steps) = args.eval_steps {
+        config.eval_steps = steps;
+    }
+    if let Some(chunks) = args.grad_cache_chunks {
+        config.grad_cache_chunks = chunks;
+    }
+    if args.train_examples.is_some() {
+        config.train_examples = args.train_examples;
+    }
+    if args.dropout.is_some() {
+        config.model.dropout = args.dropout;
+    }
+    if args.same_mask {
+        config.model.same_dropout_mask = true;
+    }
+    Ok(config)
 }
 
 /// SimCSE for the training pipeline.
@@ -103,34 +141,7 @@ impl Recipe for SimcseRecipe {
     type Hook = Arc<DevMonitor>;
 
     fn config(&self, file: Option<&Path>) -> Result<SimcseConfig> {
-        let args = &self.0;
-        let mut config = match file {
-            Some(path) => config_file::load(path, &SimcseConfig::new())?,
-            None => SimcseConfig::new(),
-        };
-        config.model.mode = args.mode;
-        if let Some(pooler) = args.pooler {
-            config.model.pooler = pooler;
-        }
-        if let Some(rate) = args.learning_rate {
-            config.learning_rate = rate;
-        }
-        if let Some(steps) = args.eval_steps {
-            config.eval_steps = steps;
-        }
-        if let Some(chunks) = args.grad_cache_chunks {
-            config.grad_cache_chunks = chunks;
-        }
-        if args.train_examples.is_some() {
-            config.train_examples = args.train_examples;
-        }
-        if args.dropout.is_some() {
-            config.model.dropout = args.dropout;
-        }
-        if args.same_mask {
-            config.model.same_dropout_mask = true;
-        }
-        Ok(config)
+        resolve_config(file, &self.0.overrides)
     }
 
     fn inputs(&self) -> Inputs {
@@ -279,7 +290,7 @@ impl Recipe for SimcseRecipe {
     /// `load_best_model_at_end`), scores it and exports it as a Hugging Face directory.
     fn report(
         &self,
-        _config: &SimcseConfig,
+        config: &SimcseConfig,
         data: &SimcseData,
         fitted: Fitted<Self>,
         run: &RunDir,
@@ -301,7 +312,7 @@ impl Recipe for SimcseRecipe {
         write_hf_directory(&trained, &run.path().join("base"), &hf)?;
         let args = &self.0;
         Ok(json!({
-            "mode": mode_name(args.mode),
+            "mode": mode_name(config.model.mode),
             "model": args.model,
             "data": args.data,
             "best_dev_step": best.map(|(step, _)| step),

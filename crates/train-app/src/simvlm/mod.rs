@@ -21,6 +21,9 @@ use crate::pipeline::{FinishedRun, TrainFlags};
 pub enum SimvlmJob {
     /// PrefixLM pre-training, then evaluation (captioning and, on generated data, VQA).
     Train(TrainArgs),
+    /// Print the configuration `train` would use with the same options, as TOML that
+    /// `--config` reads back.
+    Config(TrainArgs),
     /// Caption images with a trained run.
     Caption(CaptionArgs),
     /// Answer a question about an image with a trained run.
@@ -142,6 +145,7 @@ pub struct TokenizerArgs {
 pub fn run(job: SimvlmJob) -> Result<()> {
     match job {
         SimvlmJob::Train(args) => recipe::train(args),
+        SimvlmJob::Config(args) => recipe::print_config(args),
         SimvlmJob::Caption(args) => commands::caption(args),
         SimvlmJob::Ask(args) => commands::ask(args),
         SimvlmJob::Eval(args) => commands::eval(args),

@@ -29,6 +29,12 @@ pub fn train(args: TrainArgs) -> Result<()> {
     pipeline::train(&SimvlmRecipe(args), &flags)
 }
 
+pub fn print_config(args: TrainArgs) -> Result<()> {
+    let flags = args.flags.clone();
+    let config = SimvlmRecipe(args).config(flags.config.as_deref())?;
+    pipeline::print_config(SimvlmRecipe::NAME, config, &flags)
+}
+
 /// SimVLM for the training pipeline.
 struct SimvlmRecipe(TrainArgs);
 
