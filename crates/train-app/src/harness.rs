@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::config_file;
+use crate::curves::RedrawEachEpoch;
 use crate::renderer::PlainRenderer;
 use contrastive_core::run::atomic_save::run_recorder;
 
@@ -60,7 +61,10 @@ pub fn configure<LC: LearningComponentsTypes>(
     run_dir: &Path,
     options: &HarnessOptions,
 ) -> Result<(SupervisedTraining<LC>, RunGuards)> {
-    let logs = EpochFiledLogs::new(FileMetricLogger::new(run_dir), options.resume_from);
+    let logs = RedrawEachEpoch::new(
+        EpochFiledLogs::new(FileMetricLogger::new(run_dir), options.resume_from),
+        run_dir,
+    );
     let mut training = training
         .with_metric_logger(logs)
         .with_file_checkpointer(run_recorder())

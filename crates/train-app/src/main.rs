@@ -7,6 +7,7 @@
 mod artifacts;
 mod backend;
 mod config_file;
+mod curves;
 mod harness;
 mod named_values;
 mod pipeline;
@@ -14,6 +15,8 @@ mod renderer;
 mod simclr;
 mod simcse;
 mod simvlm;
+
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::{CommandFactory, Parser, Subcommand};
@@ -52,6 +55,20 @@ enum Command {
         #[command(subcommand)]
         job: simvlm::SimvlmJob,
     },
+    /// Draw the training curves of one or several runs on shared axes, one panel per metric
+    /// (training values per step, validation per epoch, global steps on the x axis).
+    Plot {
+        /// Run folders (`train --artifacts`).
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// The picture to write: `.svg` or `.png`.
+        #[arg(long, default_value = "curves.svg")]
+        out: PathBuf,
+        /// A metric to draw (repeatable): its logged name, or a prefix such as `loss`.
+        /// [default: every logged metric but throughput]
+        #[arg(long = "metric", value_name = "NAME")]
+        metrics: Vec<String>,
+    },
     /// Print a shell completion script, e.g. `train-app completions bash > ~/.local/share/bash-completion/completions/train-app`.
     Completions {
         /// The shell.
@@ -81,6 +98,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Simclr { job } => simclr::run(job),
         Command::Simcse { job } => simcse::run(job),
         Command::Simvlm { job } => simvlm::run(job),
+        Command::Plot { runs, out, metrics } => plot(&runs, &out, &metrics),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -91,6 +109,24 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn plot(runs: &[PathBuf], out: &Path, wanted: &[String]) -> Result<()> {
+    curves::Format::of(out)?;
+    let runs = runs
+        .iter()
+        .map(|run| curves::RunCurves::read(run))
+        .collect::<Result<Vec<_>>>()?;
+    let metrics = curves::choose_metrics(&runs, wanted)?;
+    curves::write(&runs, &metrics, out)?;
+    let summary = serde_json::json!({
+        "task": "plot",
+        "out": out,
+        "runs": runs.iter().map(|r| &r.label).collect::<Vec<_>>(),
+        "metrics": metrics,
+    });
+    println!("{summary}");
+    Ok(())
 }
 
 fn info(index: usize) -> Result<()> {

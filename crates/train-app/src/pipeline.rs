@@ -34,6 +34,7 @@ use serde_json::{json, Value};
 use crate::artifacts::RunDir;
 use crate::backend::{self, InferenceBackend, TrainBackend};
 use crate::config_file;
+use crate::curves;
 use crate::harness::{self, HarnessOptions, Inputs, OnNonFinite};
 
 /// The flags every `train` command shares.
@@ -336,6 +337,10 @@ pub fn train<R: Recipe>(recipe: &R, flags: &TrainFlags) -> Result<()> {
         on_non_finite: flags.on_non_finite,
     };
     let fitted = fit(recipe, &config, &data, sets, &run, control, &devices)?;
+    // The pictures are a view of the logs: failing to draw them must not fail the run.
+    if let Err(err) = curves::write_for_run(run.path()) {
+        eprintln!("warning: no training curves: {err:#}");
+    }
     let mut summary = json!({
         "task": format!("{}.train", R::NAME),
         "backend": backend::NAME,

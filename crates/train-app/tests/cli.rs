@@ -550,3 +550,91 @@ fn completions_cover_every_command() {
         }
     }
 }
+
+#[test]
+fn training_leaves_curves_and_plot_draws_several_runs() {
+    let dir = scratch("curves");
+    let config = tiny_config(&dir, "knn_monitor_k = 2");
+    let train = |name: &str, seed: &str| {
+        let run = dir.join(name);
+        let out = train_app(&[
+            "simclr",
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--synthetic-images",
+            "8",
+            "--batch-size",
+            "4",
+            "--epochs",
+            "2",
+            "--seed",
+            seed,
+            "--artifacts",
+            run.to_str().unwrap(),
+            "--no-eval",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        run
+    };
+    let (first, second) = (train("run-a", "1"), train("run-b", "2"));
+
+    let svg = std::fs::read_to_string(first.join("curves.svg")).unwrap();
+    assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
+    for text in [
+        "Loss",
+        "kNN Top-1",
+        "Learning Rate",
+        "global step",
+        "validation",
+    ] {
+        assert!(svg.contains(text), "curves.svg has no {text}");
+    }
+    let png = image::open(first.join("curves.png")).expect("curves.png decodes");
+    assert!(
+        png.width() >= 600 && png.height() >= 300,
+        "{}x{}",
+        png.width(),
+        png.height()
+    );
+
+    let out_path = dir.join("both.svg");
+    let out = train_app(&[
+        "plot",
+        first.to_str().unwrap(),
+        second.to_str().unwrap(),
+        "--out",
+        out_path.to_str().unwrap(),
+        "--metric",
+        "loss",
+        "--metric",
+        "knn",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        last_json(&out)["metrics"],
+        serde_json::json!(["Loss", "kNN Top-1 (k=2)"])
+    );
+    let both = std::fs::read_to_string(&out_path).unwrap();
+    for text in [
+        "run-a train",
+        "run-b train",
+        "run-a validation",
+        "run-b validation",
+    ] {
+        assert!(both.contains(text), "both.svg has no {text}");
+    }
+    assert!(
+        !both.contains("Learning Rate"),
+        "only the metrics asked for"
+    );
+
+    let unknown = train_app(&["plot", first.to_str().unwrap(), "--metric", "bleu"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("--metric bleu"),
+        "{}",
+        stderr(&unknown)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
