@@ -4,23 +4,21 @@
 //! and at its end, and by `train-app plot`.
 
 use std::collections::BTreeMap;
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use anyhow::{anyhow, bail, Context, Result};
 use burn::train::logger::MetricLogger;
 use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split};
 use burn::train::metric::{MetricDefinition, NumericEntry};
-use contrastive_core::run::atomic_save::write_atomically;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+
+use crate::pictures::{self, Picture, FONT};
 
 /// Metrics left out unless asked for: they say how fast, not how well.
 const HIDDEN_BY_DEFAULT: &[&str] = &["Throughput"];
 /// Pixels of one panel.
 const PANEL: (u32, u32) = (620, 380);
-const FONT: &str = "sans-serif";
 
 /// One metric of one run: training values at each step, validation means at each epoch's end.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -176,63 +174,30 @@ pub fn choose_metrics(runs: &[RunCurves], wanted: &[String]) -> Result<Vec<Strin
         .collect()
 }
 
-/// The picture formats the curves are written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Svg,
-    Png,
-}
-
-impl Format {
-    /// The format named by `path`'s extension.
-    pub fn of(path: &Path) -> Result<Self> {
-        match path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_lowercase)
-            .as_deref()
-        {
-            Some("svg") => Ok(Self::Svg),
-            Some("png") => Ok(Self::Png),
-            _ => bail!("{}: the picture must end in .svg or .png", path.display()),
-        }
-    }
-}
-
-/// Draws `metrics` of `runs` and writes the picture to `out` atomically.
+/// Draws `metrics` of `runs` and writes the picture to `out` (`.svg` or `.png`) atomically.
 pub fn write(runs: &[RunCurves], metrics: &[String], out: &Path) -> Result<()> {
     if metrics.is_empty() {
         bail!("no metrics to draw: the runs logged none");
     }
-    let columns = metrics.len().min(2) as u32;
-    let rows = metrics.len().div_ceil(2) as u32;
-    let size = (PANEL.0 * columns, PANEL.1 * rows);
-    register_font()?;
-    let bytes = match Format::of(out)? {
-        Format::Svg => {
-            let mut svg = String::new();
-            draw(
-                SVGBackend::with_string(&mut svg, size).into_drawing_area(),
-                runs,
-                metrics,
-            )?;
-            svg.into_bytes()
-        }
-        Format::Png => {
-            let mut pixels = vec![0u8; size.0 as usize * size.1 as usize * 3];
-            draw(
-                BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area(),
-                runs,
-                metrics,
-            )?;
-            let image = image::RgbImage::from_raw(size.0, size.1, pixels)
-                .context("the curves' pixel buffer has the wrong size")?;
-            let mut png = Cursor::new(Vec::new());
-            image.write_to(&mut png, image::ImageFormat::Png)?;
-            png.into_inner()
-        }
-    };
-    write_atomically(out, &bytes).map_err(|e| anyhow!("cannot write {}: {e}", out.display()))
+    pictures::write(&Curves { runs, metrics }, out)
+}
+
+/// One panel per metric, two columns.
+struct Curves<'a> {
+    runs: &'a [RunCurves],
+    metrics: &'a [String],
+}
+
+impl Picture for Curves<'_> {
+    fn size(&self) -> (u32, u32) {
+        let columns = self.metrics.len().min(2) as u32;
+        let rows = self.metrics.len().div_ceil(2) as u32;
+        (PANEL.0 * columns, PANEL.1 * rows)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<()> {
+        draw(root, self.runs, self.metrics)
+    }
 }
 
 /// `curves.svg` and `curves.png` of the run in `run`, every metric but throughput.
@@ -293,25 +258,12 @@ impl<L: MetricLogger> MetricLogger for RedrawEachEpoch<L> {
     }
 }
 
-/// plotters lays text out with the font registered under [`FONT`]: DejaVu Sans, embedded.
-fn register_font() -> Result<()> {
-    static REGISTERED: OnceLock<bool> = OnceLock::new();
-    let ok = *REGISTERED.get_or_init(|| {
-        plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular()).is_ok()
-    });
-    if ok {
-        Ok(())
-    } else {
-        bail!("the embedded font could not be read")
-    }
-}
-
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     runs: &[RunCurves],
     metrics: &[String],
 ) -> Result<()> {
-    let fail = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("cannot draw the curves: {e:?}");
+    let fail = pictures::drawing_error::<DB>;
     root.fill(&WHITE).map_err(fail)?;
     let panels = root.split_evenly((metrics.len().div_ceil(2), metrics.len().min(2)));
     for (panel, metric) in panels.iter().zip(metrics) {

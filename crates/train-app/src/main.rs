@@ -8,8 +8,10 @@ mod artifacts;
 mod backend;
 mod config_file;
 mod curves;
+mod embedding_map;
 mod harness;
 mod named_values;
+mod pictures;
 mod pipeline;
 mod renderer;
 mod simclr;
@@ -112,7 +114,7 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn plot(runs: &[PathBuf], out: &Path, wanted: &[String]) -> Result<()> {
-    curves::Format::of(out)?;
+    pictures::Format::of(out)?;
     let runs = runs
         .iter()
         .map(|run| curves::RunCurves::read(run))

@@ -87,14 +87,26 @@ fn simclr_trains_writes_artifacts_and_resumes() {
 
     // `eval` of the run defaults to the data it recorded: its 8 generated training images and
     // 2 test images, not the 1000 and 250 of the synthetic default.
+    let map = dir.join("map.png");
     let eval = train_app(&[
         "simclr",
         "eval",
         "--checkpoint",
         artifacts.to_str().unwrap(),
+        "--map",
+        map.to_str().unwrap(),
     ]);
     assert!(eval.status.success(), "{}", stderr(&eval));
     let report = last_json(&eval);
+    // The embedding map: a picture of the 2 test images' first two principal components.
+    let picture = image::open(&map).expect("the map decodes as PNG");
+    assert!(picture.width() >= 600, "{}", picture.width());
+    let explained = report["map_explained_variance"].as_array().unwrap();
+    let shares: Vec<f64> = explained.iter().map(|v| v.as_f64().unwrap()).collect();
+    assert!(
+        (shares[0] + shares[1] - 1.0).abs() < 1e-6,
+        "two points span one direction: {shares:?}"
+    );
     assert_eq!(report["data"], "synthetic");
     assert_eq!(
         (

@@ -1,21 +1,27 @@
 //! `simclr eval` and `simclr augment`.
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 use contrastive_core::run::item_rng::item_rng;
 use serde_json::json;
 use simclr::data::augment::Augmenter;
 use simclr::data::image::Image;
+use simclr::eval::extract_features;
 use simclr::SimclrConfig;
 
 use super::recipe::{evaluate_encoder, report_json};
 use super::{AugmentArgs, EvalArgs};
 use crate::backend::{self, InferenceBackend};
 use crate::config_file;
+use crate::embedding_map::{self, principal_plane};
+use crate::pictures;
 use crate::pipeline::FinishedRun;
 
 /// Linear probe and k-NN of a finished run's encoder (or of a random one), on the run's data
 /// unless told otherwise.
 pub fn eval(args: EvalArgs) -> Result<()> {
+    if let Some(out) = &args.map {
+        pictures::Format::of(out)?;
+    }
     let run = FinishedRun::open(&args.checkpoint, &SimclrConfig::new(), "simclr", "model")?;
     let config = &run.config;
     let device = backend::device(args.device)?;
@@ -32,6 +38,33 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     summary["data"] = json!(data.data());
     summary["train_images"] = json!(images.train.len());
     summary["test_images"] = json!(images.test.len());
+    if let Some(out) = &args.map {
+        let augmenter = Augmenter::new(config.augment.clone());
+        let test = extract_features(
+            &model.encoder,
+            images.test.clone(),
+            &augmenter,
+            256,
+            &device,
+        );
+        let dim = test.features.dims()[1];
+        let features = test
+            .features
+            .into_data()
+            .to_vec::<f32>()
+            .map_err(|e| anyhow!("{e:?}"))?;
+        let plane = principal_plane(&features, dim)?;
+        let weights = if args.random_init {
+            "random weights"
+        } else {
+            "trained"
+        };
+        let title = format!("SimCLR test representations h ({weights}), PCA");
+        let classes = &images.test.class_names;
+        embedding_map::write(&plane, &images.test.labels, classes, &title, out)?;
+        summary["map"] = json!(out);
+        summary["map_explained_variance"] = json!(plane.explained);
+    }
     println!("{summary}");
     Ok(())
 }

@@ -74,6 +74,10 @@ pub struct EvalArgs {
     /// Evaluate the same architecture with random weights instead (the baseline to beat).
     #[arg(long)]
     pub random_init: bool,
+    /// Also write a 2-D map of the test representations coloured by class (their first two
+    /// principal components), as `.svg` or `.png`.
+    #[arg(long, value_name = "FILE")]
+    pub map: Option<PathBuf>,
     /// Device index (GPU backends).
     #[arg(long, default_value_t = 0)]
     pub device: usize,
