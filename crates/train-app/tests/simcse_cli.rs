@@ -204,6 +204,27 @@ fn simcse_trains_keeps_the_best_dev_model_exports_and_embeds() {
             .unwrap();
     assert_eq!(best["step"], summary["best_dev_step"]);
     assert_eq!(best["spearman"], summary["best_dev_spearman"]);
+
+    // `eval --scatter`: one panel per set, one point per pair, captioned with its Spearman.
+    let scatter = dir.join("scatter.svg");
+    let out = train_app(&[
+        "simcse",
+        "eval",
+        "--model",
+        exported.to_str().unwrap(),
+        "--sts",
+        sts.to_str().unwrap(),
+        "--scatter",
+        scatter.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let scores = last_json(&out)["scores"].as_object().unwrap().clone();
+    let svg = std::fs::read_to_string(&scatter).unwrap();
+    for (set, score) in &scores {
+        let caption = format!("{set}: Spearman {:.2}", score["spearman"].as_f64().unwrap());
+        assert!(svg.contains(&caption), "no `{caption}` in the scatter");
+    }
+    assert_eq!(svg.matches("<circle").count(), 8, "one point per STS pair");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

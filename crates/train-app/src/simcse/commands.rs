@@ -7,24 +7,32 @@ use anyhow::{Context, Result};
 use burn::tensor::backend::Backend;
 use burn::tensor::Device;
 use contrastive_core::run::text::{TextError, TextTokenizer};
+use contrastive_core::similarity::cosine;
 use serde_json::json;
 use simcse::data::sts::{find_sts_sets, StsSet};
 use simcse::export::write_hf_directory;
 use simcse::loader::load_config;
-use simcse::sts_eval::{embed_sentences, pair_sentences, score_embeddings};
+use simcse::sts_eval::{embed_sentences, pair_sentences, score_embeddings, StsScore};
 use simcse::{Pooler, SentenceEncoder, SentenceEncoderConfig, SimcseConfig, TokenEncoder};
 
-use super::{EmbedArgs, EvalArgs, ExportArgs};
+use super::{sts_scatter, EmbedArgs, EvalArgs, ExportArgs};
 use crate::backend::{self, InferenceBackend};
+use crate::pictures;
 use crate::pipeline::FinishedRun;
 
-/// Spearman ×100 of every set, printed as a table row each; `embed` gives the vectors of a
-/// list of sentences.
+/// One STS set as scored: its scores, and each pair's gold score and predicted cosine.
+pub struct ScoredSet {
+    pub name: String,
+    pub score: StsScore,
+    pub gold_and_cosine: Vec<(f64, f64)>,
+}
+
+/// Embeds and scores every set, printing one line per set.
 pub fn score_sets(
     sets: &[StsSet],
     embed: impl Fn(&[&str]) -> Result<Vec<Vec<f32>>, TextError>,
-) -> Result<serde_json::Map<String, serde_json::Value>> {
-    let mut scores = serde_json::Map::new();
+) -> Result<Vec<ScoredSet>> {
+    let mut scored = Vec::new();
     for set in sets {
         let embeddings = embed(&pair_sentences(&set.pairs))?;
         let score = score_embeddings(&embeddings, &set.pairs)?;
@@ -36,16 +44,35 @@ pub fn score_sets(
             score.alignment,
             score.uniformity
         );
-        scores.insert(
-            set.name.clone(),
-            json!({
+        let gold_and_cosine = set
+            .pairs
+            .iter()
+            .zip(embeddings.chunks_exact(2))
+            .map(|(pair, vectors)| (pair.score, cosine(&vectors[0], &vectors[1])))
+            .collect();
+        scored.push(ScoredSet {
+            name: set.name.clone(),
+            score,
+            gold_and_cosine,
+        });
+    }
+    Ok(scored)
+}
+
+/// The scores by set name, as the summaries report them (Spearman × 100).
+pub fn scores_json(scored: &[ScoredSet]) -> serde_json::Map<String, serde_json::Value> {
+    scored
+        .iter()
+        .map(|set| {
+            let score = &set.score;
+            let value = json!({
                 "spearman": 100.0 * score.spearman,
                 "alignment": score.alignment,
                 "uniformity": score.uniformity,
-            }),
-        );
-    }
-    Ok(scores)
+            });
+            (set.name.clone(), value)
+        })
+        .collect()
 }
 
 /// `score_sets` for a SimCSE model and its tokenizer (training's before and after scores).
@@ -55,9 +82,10 @@ pub fn score_model_sets<B: Backend>(
     sets: &[StsSet],
     device: &B::Device,
 ) -> Result<serde_json::Map<String, serde_json::Value>> {
-    score_sets(sets, |sentences| {
+    let scored = score_sets(sets, |sentences| {
         embed_sentences(model, tokenizer, sentences, 64, device)
-    })
+    })?;
+    Ok(scores_json(&scored))
 }
 
 /// The encoder `--model`, `--pooler`, `--normalize` and `--batch-size` describe.
@@ -85,19 +113,26 @@ fn find_all_sets(folders: &[PathBuf]) -> Result<Vec<StsSet>> {
 }
 
 pub fn eval(args: EvalArgs) -> Result<()> {
+    if let Some(out) = &args.scatter {
+        pictures::Format::of(out)?;
+    }
     let sets = find_all_sets(&args.sts)?;
     let device = backend::device(args.device)?;
     let encoder = load_encoder(&args.model, args.pooler, None, args.batch_size, &device)?;
     let start = std::time::Instant::now();
-    let scores = score_sets(&sets, |sentences| encoder.encode(sentences))?;
-    let summary = json!({
+    let scored = score_sets(&sets, |sentences| encoder.encode(sentences))?;
+    let mut summary = json!({
         "task": "simcse.eval",
         "backend": backend::NAME,
         "model": args.model,
         "pooler": encoder.pooler(),
-        "scores": scores,
+        "scores": scores_json(&scored),
         "seconds": start.elapsed().as_secs_f64(),
     });
+    if let Some(out) = &args.scatter {
+        sts_scatter::write(&scored, out)?;
+        summary["scatter"] = json!(out);
+    }
     println!("{summary}");
     Ok(())
 }

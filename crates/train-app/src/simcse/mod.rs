@@ -3,6 +3,7 @@
 
 mod commands;
 mod recipe;
+mod sts_scatter;
 
 use std::path::PathBuf;
 
@@ -138,6 +139,10 @@ pub struct EvalArgs {
     /// Sentences per batch.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
+    /// Also write a scatter of predicted cosine against gold score, one panel per set, as
+    /// `.svg` or `.png`.
+    #[arg(long, value_name = "FILE")]
+    scatter: Option<PathBuf>,
     /// Device index (GPU backends).
     #[arg(long, default_value_t = 0)]
     device: usize,
