@@ -25,6 +25,9 @@ pub struct SetReport {
     pub constant_baseline: ConstantBaseline,
     /// The first three generated captions.
     pub examples: Vec<String>,
+    /// Every generated caption, in the set's order (for galleries; not in summaries).
+    #[serde(skip)]
+    pub captions: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vqa_accuracy: Option<f64>,
     /// Accuracy per question, to see which attribute fails to generalise.
@@ -74,6 +77,7 @@ pub fn evaluate<B: Backend>(
                 cider_d: corpus_cider_d(&constant, &set.captions),
             },
             examples: captions.iter().take(3).cloned().collect(),
+            captions: captions.clone(),
             vqa_accuracy: None,
             vqa_accuracy_by_question: None,
             questions: None,

@@ -135,6 +135,55 @@ two children play in the park
     let out = eval();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(last_json(&out)["held_out"], "colour-position");
+    // The gallery: a page per run with each set's first images, their generated captions (the
+    // summary's examples among them) and references, the images inlined as decodable PNGs.
+    let gallery = dir.join("gallery.html");
+    let gallery_out = train_app(&[
+        "simvlm",
+        "eval",
+        "--checkpoint",
+        run_arg,
+        "--synthetic-images",
+        "40",
+        "--gallery",
+        gallery.to_str().unwrap(),
+        "--gallery-images",
+        "3",
+    ]);
+    assert!(gallery_out.status.success(), "{}", stderr(&gallery_out));
+    let page = std::fs::read_to_string(&gallery).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>") && page.trim_end().ends_with("</html>"));
+    let evaluation = last_json(&gallery_out)["evaluation"]
+        .as_object()
+        .unwrap()
+        .clone();
+    assert_eq!(page.matches("<figure>").count(), 3 * evaluation.len());
+    for (set, report) in &evaluation {
+        assert!(
+            page.contains(&format!("<h2>{set}</h2>")),
+            "no section for {set}"
+        );
+        for example in report["examples"].as_array().unwrap() {
+            let caption = example.as_str().unwrap();
+            assert!(
+                page.contains(&format!("<div class=\"generated\">{caption}</div>")),
+                "{caption}"
+            );
+        }
+    }
+    let first_png = page
+        .split("data:image/png;base64,")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap();
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(first_png)
+        .unwrap();
+    assert!(
+        image::load_from_memory(&bytes).is_ok(),
+        "the inlined image decodes"
+    );
     assert_eq!(
         last_json(&out)["evaluation"]["held-out"]["vqa_accuracy"],
         summary["evaluation"]["held-out"]["vqa_accuracy"],

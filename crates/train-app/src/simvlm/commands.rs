@@ -13,7 +13,7 @@ use simvlm::eval::{evaluate, SetReport};
 use simvlm::tokenizer::CaptionTokenizer;
 use simvlm::{SimVlm, SimvlmConfig};
 
-use super::{AskArgs, CaptionArgs, EvalArgs, Splits, TokenizerArgs};
+use super::{gallery, AskArgs, CaptionArgs, EvalArgs, Splits, TokenizerArgs};
 use crate::backend::{self, InferenceBackend};
 use crate::pipeline::FinishedRun;
 
@@ -115,16 +115,18 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let data = args.data.or_recorded(&run)?;
     let splits = data.load(run.config.model.image_size, run.config.seed)?;
     let evaluation = evaluate_and_print(&model, &tokenizer, &run.config, &splits, &device)?;
-    println!(
-        "{}",
-        json!({
-            "task": "simvlm.eval",
-            "checkpoint": args.checkpoint,
-            "data": data.data(),
-            "held_out": data.synthetic().then(|| data.held_out().to_string()),
-            "evaluation": evaluation,
-        })
-    );
+    let mut summary = json!({
+        "task": "simvlm.eval",
+        "checkpoint": args.checkpoint,
+        "data": data.data(),
+        "held_out": data.synthetic().then(|| data.held_out().to_string()),
+        "evaluation": evaluation,
+    });
+    if let Some(out) = &args.gallery {
+        gallery::write(&splits.eval, &evaluation, args.gallery_images, out)?;
+        summary["gallery"] = json!(out);
+    }
+    println!("{summary}");
     Ok(())
 }
 

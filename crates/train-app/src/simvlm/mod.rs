@@ -2,6 +2,7 @@
 //! scenes or image–caption pairs, captioning, visual question answering and evaluation.
 
 mod commands;
+mod gallery;
 mod recipe;
 
 use std::path::{Path, PathBuf};
@@ -125,6 +126,13 @@ pub struct EvalArgs {
     checkpoint: PathBuf,
     #[command(flatten)]
     data: DataArgs,
+    /// Also write an HTML page of each evaluation set's images with their generated and
+    /// reference captions (self-contained: the images are inlined).
+    #[arg(long, value_name = "OUT.html")]
+    gallery: Option<PathBuf>,
+    /// Images per set on the gallery page.
+    #[arg(long, default_value_t = 48)]
+    gallery_images: usize,
     /// Device index (GPU backends).
     #[arg(long, default_value_t = 0)]
     device: usize,
